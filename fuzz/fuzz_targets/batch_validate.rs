@@ -1,0 +1,11 @@
+//! Any bytes as a produce request's records: validation must return an
+//! error or a list of batches that fit inside the input, never panic.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(batches) = gregor::record::validate_batches(data) {
+        let total: usize = batches.iter().map(|b| b.total_bytes() as usize).sum();
+        assert_eq!(total, data.len());
+    }
+});

@@ -1,0 +1,141 @@
+//! One file per Kafka API. Each declares the versions it implements in an
+//! `ApiSpec`; the ApiVersions answer is built from `SUPPORTED_APIS`, so what we
+//! advertise and what we handle cannot drift apart.
+//!
+//! Handlers read the metadata image and call the logs; they never touch
+//! sockets. A per-partition failure is an error code in the response; only a
+//! request that cannot be decoded or is not supported closes the connection.
+
+pub mod api_versions;
+pub mod create_topics;
+pub mod delete_topics;
+pub mod describe_cluster;
+pub mod fetch;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+pub mod topic_names;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use kafka_protocol::messages::{ApiKey, RequestKind};
+use kafka_protocol::protocol::Encodable;
+
+use crate::broker::Broker;
+use crate::protocol::request::{decode_body, decode_header};
+use crate::protocol::{encode_response, ResponseFrame};
+use crate::server::connection::ConnectionInfo;
+
+/// The versions of one API that gregor implements fully.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiSpec {
+    pub key: ApiKey,
+    pub min_version: i16,
+    pub max_version: i16,
+}
+
+impl ApiSpec {
+    pub fn supports(&self, version: i16) -> bool {
+        (self.min_version..=self.max_version).contains(&version)
+    }
+}
+
+/// Every API gregor answers. Anything else is not advertised, and a request
+/// for it closes the connection.
+pub const SUPPORTED_APIS: &[ApiSpec] = &[
+    produce::SPEC,
+    fetch::SPEC,
+    list_offsets::SPEC,
+    metadata::SPEC,
+    api_versions::SPEC,
+    create_topics::SPEC,
+    delete_topics::SPEC,
+    describe_cluster::SPEC,
+];
+
+pub fn spec_for(key: ApiKey) -> Option<&'static ApiSpec> {
+    SUPPORTED_APIS.iter().find(|s| s.key == key)
+}
+
+/// What the connection does after a request.
+#[derive(Debug)]
+pub enum Outcome {
+    Respond(ResponseFrame),
+    /// Produce with acks=0: Kafka sends nothing back.
+    NoResponse,
+    /// The request can't be answered within the protocol: log and close.
+    Close(String),
+}
+
+/// What a handler sees of the request besides its body.
+#[derive(Debug)]
+pub struct RequestContext<'a> {
+    pub broker: &'a Arc<Broker>,
+    pub connection: &'a ConnectionInfo,
+    pub api_key: ApiKey,
+    pub api_version: i16,
+    pub correlation_id: i32,
+    pub client_id: Option<&'a str>,
+}
+
+impl RequestContext<'_> {
+    /// Encodes a plain response at the request's version.
+    pub fn respond<R: Encodable>(&self, body: &R) -> Outcome {
+        let header_version = self.api_key.response_header_version(self.api_version);
+        match encode_response(self.correlation_id, header_version, body, self.api_version) {
+            Ok(bytes) => Outcome::Respond(ResponseFrame::from_bytes(bytes)),
+            Err(e) => {
+                tracing::error!(api = ?self.api_key, version = self.api_version, error = %e, "response encoding failed");
+                Outcome::Close(e.to_string())
+            }
+        }
+    }
+}
+
+/// Decodes, dispatches and answers one request frame.
+pub async fn handle_frame(broker: &Arc<Broker>, connection: &ConnectionInfo, frame: Bytes) -> Outcome {
+    let peeked = match decode_header(frame) {
+        Ok(p) => p,
+        Err(e) => return Outcome::Close(e.to_string()),
+    };
+    let api_key = peeked.api_key;
+    let api_version = peeked.api_version;
+    let Some(spec) = spec_for(api_key) else {
+        return Outcome::Close(format!("{api_key:?} (key {}) is not supported", api_key as i16));
+    };
+    if !spec.supports(api_version) {
+        if api_key == ApiKey::ApiVersions {
+            // KIP-511: answer in v0 form so any client can read the ranges.
+            return api_versions::unsupported_version(peeked.header.correlation_id);
+        }
+        return Outcome::Close(format!(
+            "{api_key:?} v{api_version} is not supported (supported: v{}-v{})",
+            spec.min_version, spec.max_version
+        ));
+    }
+    let request = match decode_body(peeked) {
+        Ok(r) => r,
+        Err(e) => return Outcome::Close(e.to_string()),
+    };
+    let client_id = request.header.client_id.as_ref().map(|s| s.as_str());
+    let ctx = RequestContext {
+        broker,
+        connection,
+        api_key,
+        api_version,
+        correlation_id: request.header.correlation_id,
+        client_id,
+    };
+    match request.body {
+        RequestKind::ApiVersions(r) => api_versions::handle(&ctx, r),
+        RequestKind::Metadata(r) => metadata::handle(&ctx, r).await,
+        RequestKind::Produce(r) => produce::handle(&ctx, r).await,
+        RequestKind::Fetch(r) => fetch::handle(&ctx, r).await,
+        RequestKind::ListOffsets(r) => list_offsets::handle(&ctx, r).await,
+        RequestKind::CreateTopics(r) => create_topics::handle(&ctx, r).await,
+        RequestKind::DeleteTopics(r) => delete_topics::handle(&ctx, r).await,
+        RequestKind::DescribeCluster(r) => describe_cluster::handle(&ctx, r),
+        other => Outcome::Close(format!("no handler for {:?}", std::mem::discriminant(&other))),
+    }
+}

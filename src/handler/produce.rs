@@ -1,0 +1,98 @@
+//! Produce (key 0), v3-v13: validate each partition's record batches (CRC32C,
+//! magic 2, size) and append them byte-for-byte; acks 0, 1 and -1 (on one
+//! node the in-sync replica set is this broker, so -1 equals 1).
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::{ApiSpec, Outcome, RequestContext};
+use crate::error::log_error_code;
+use crate::replica::now_ms;
+
+pub const SPEC: ApiSpec = ApiSpec {
+    key: ApiKey::Produce,
+    min_version: 3,
+    max_version: 13,
+};
+
+/// v13 names topics by ID instead of by name (KIP-516).
+const FIRST_VERSION_WITH_TOPIC_IDS: i16 = 13;
+
+pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Outcome {
+    let acks = request.acks;
+    let acks_valid = matches!(acks, -1 | 0 | 1);
+    let image = ctx.broker.metadata.image();
+    let by_id = ctx.api_version >= FIRST_VERSION_WITH_TOPIC_IDS;
+    let mut appended_any = false;
+    let mut responses = Vec::with_capacity(request.topic_data.len());
+    for topic in request.topic_data {
+        let name: Option<String> = if by_id {
+            image.topic_by_id(&topic.topic_id).map(|t| t.name.clone())
+        } else {
+            Some(topic.name.0.as_str().to_string())
+        };
+        let unknown_code = if by_id {
+            ResponseError::UnknownTopicId
+        } else {
+            ResponseError::UnknownTopicOrPartition
+        };
+        let mut partitions = Vec::with_capacity(topic.partition_data.len());
+        for data in topic.partition_data {
+            let mut out = PartitionProduceResponse::default()
+                .with_index(data.index)
+                .with_base_offset(-1)
+                .with_log_append_time_ms(-1)
+                .with_log_start_offset(-1);
+            if !acks_valid {
+                out.error_code = ResponseError::InvalidRequiredAcks.code();
+                partitions.push(out);
+                continue;
+            }
+            let partition = name
+                .as_deref()
+                .and_then(|n| ctx.broker.replicas.partition(n, data.index));
+            let Some(partition) = partition else {
+                out.error_code = unknown_code.code();
+                partitions.push(out);
+                continue;
+            };
+            let Some(records) = data.records.filter(|r| !r.is_empty()) else {
+                out.error_code = ResponseError::InvalidRecord.code();
+                out.error_message = Some(StrBytes::from_static_str("produce request carries no record batch"));
+                partitions.push(out);
+                continue;
+            };
+            let result = partition
+                .with_log(|log| log.append(&records, partition.leader_epoch, now_ms()));
+            match result {
+                Ok(info) => {
+                    appended_any = true;
+                    out.base_offset = info.base_offset;
+                    out.log_append_time_ms = info.log_append_time_ms;
+                    out.log_start_offset = info.log_start_offset;
+                }
+                Err(e) => {
+                    tracing::debug!(topic = %partition.topic, partition = data.index, error = %e, "produce refused");
+                    out.error_code = log_error_code(&e);
+                    out.error_message = Some(StrBytes::from_string(e.to_string()));
+                }
+            }
+            partitions.push(out);
+        }
+        responses.push(
+            TopicProduceResponse::default()
+                .with_name(topic.name)
+                .with_topic_id(topic.topic_id)
+                .with_partition_responses(partitions),
+        );
+    }
+    if appended_any {
+        ctx.broker.replicas.notify_append();
+    }
+    if acks == 0 {
+        return Outcome::NoResponse;
+    }
+    ctx.respond(&ProduceResponse::default().with_responses(responses))
+}

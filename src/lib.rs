@@ -1,0 +1,17 @@
+//! gregor: a Kafka-wire-compatible message broker.
+//!
+//! Request path: `server` (framing) → `protocol` (decode) → `handler` (one
+//! file per API) → `replica`/`log` (partition data) and `cluster` (metadata
+//! on Raft). See docs/architecture.md.
+
+pub mod broker;
+pub mod cluster;
+pub mod config;
+pub mod error;
+pub mod handler;
+pub mod log;
+pub mod protocol;
+pub mod record;
+pub mod replica;
+pub mod server;
+pub mod topic_config;

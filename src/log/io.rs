@@ -1,0 +1,142 @@
+//! The file-IO seam. Every byte the log writes goes through [`DataFile`], so tests can
+//! inject short writes and write errors (see [`Faults`]) and check that a failed append
+//! leaves neither the files nor the in-memory state half-updated.
+//!
+//! Positional IO (pread/pwrite) is used throughout: the writer always knows where the
+//! next byte goes, and concurrent readers of the same `File` never share a cursor.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Fault plan shared by all files of one log. Inert unless a test arms it.
+#[derive(Debug)]
+pub(crate) struct Faults {
+    /// Bytes that may still be written before writes start failing; u64::MAX = no limit.
+    write_budget_bytes: AtomicU64,
+    fail_sync: AtomicBool,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            write_budget_bytes: AtomicU64::new(u64::MAX),
+            fail_sync: AtomicBool::new(false),
+        }
+    }
+}
+
+impl Faults {
+    /// After `bytes` more bytes, writes stop short and fail (a torn write).
+    #[cfg(test)]
+    pub(crate) fn fail_writes_after(&self, bytes: u64) {
+        self.write_budget_bytes.store(bytes, Ordering::SeqCst);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn fail_syncs(&self, fail: bool) {
+        self.fail_sync.store(fail, Ordering::SeqCst);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn clear(&self) {
+        self.write_budget_bytes.store(u64::MAX, Ordering::SeqCst);
+        self.fail_sync.store(false, Ordering::SeqCst);
+    }
+
+    /// How many of `want` bytes may be written now.
+    fn allow(&self, want: usize) -> usize {
+        let budget = self.write_budget_bytes.load(Ordering::SeqCst);
+        if budget == u64::MAX {
+            return want;
+        }
+        let allowed = budget.min(want as u64);
+        self.write_budget_bytes
+            .store(budget - allowed, Ordering::SeqCst);
+        allowed as usize
+    }
+}
+
+fn injected(what: &str) -> io::Error {
+    io::Error::other(format!("injected fault: {what}"))
+}
+
+/// One segment file (log, offset index or time index).
+#[derive(Debug)]
+pub(crate) struct DataFile {
+    file: Arc<File>,
+    path: PathBuf,
+    faults: Arc<Faults>,
+}
+
+impl DataFile {
+    /// Opens read-write, creating if missing; `truncate` empties an existing file.
+    pub(crate) fn open(path: &Path, truncate: bool, faults: &Arc<Faults>) -> io::Result<DataFile> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(truncate)
+            .open(path)?;
+        Ok(DataFile {
+            file: Arc::new(file),
+            path: path.to_path_buf(),
+            faults: Arc::clone(faults),
+        })
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The shared handle handed to readers (sendfile); stays valid after deletion.
+    pub(crate) fn shared(&self) -> Arc<File> {
+        Arc::clone(&self.file)
+    }
+
+    pub(crate) fn write_all_at(&self, buf: &[u8], position: u64) -> io::Result<()> {
+        let allowed = self.faults.allow(buf.len());
+        self.file.write_all_at(&buf[..allowed], position)?;
+        if allowed < buf.len() {
+            return Err(injected("short write"));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn read_exact_at(&self, buf: &mut [u8], position: u64) -> io::Result<()> {
+        self.file.read_exact_at(buf, position)
+    }
+
+    pub(crate) fn len(&self) -> io::Result<u64> {
+        Ok(self.file.metadata()?.len())
+    }
+
+    pub(crate) fn set_len(&self, len: u64) -> io::Result<()> {
+        self.file.set_len(len)
+    }
+
+    /// Modification time in ms since the epoch (0 if unavailable).
+    pub(crate) fn modified_ms(&self) -> i64 {
+        self.file
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    }
+
+    pub(crate) fn sync(&self) -> io::Result<()> {
+        if self.faults.fail_sync.load(Ordering::SeqCst) {
+            return Err(injected("fsync"));
+        }
+        self.file.sync_data()
+    }
+}
+
+/// fsync a directory so file creations/renames/deletions in it are durable.
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}

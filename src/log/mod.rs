@@ -1,0 +1,395 @@
+//! The partition log: Kafka's on-disk layout, one directory per partition.
+//!
+//! A log is a list of segments (`<20-digit base offset>.log` + `.index` + `.timeindex`);
+//! only the last ("active") one is appended to. Batches are stored byte-for-byte as the
+//! producer sent them except for the broker-owned header fields (base offset, leader
+//! epoch, and max timestamp + CRC on LogAppendTime topics), so fetches can be served
+//! straight from the files with sendfile(2).
+//!
+//! Concurrency: the caller serialises all calls per partition (a mutex). Reads return
+//! `Arc<File>` ranges over bytes that are never rewritten (files are append-only; only
+//! recovery at open truncates), so they can be sent after the lock is released.
+
+mod index;
+mod io;
+mod read;
+mod recovery;
+mod retention;
+mod segment;
+#[cfg(test)]
+mod tests;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use crate::record::TimestampType;
+use crate::record::{
+    parse_header, set_base_offset, set_max_timestamp_and_recompute_crc,
+    set_partition_leader_epoch, validate_batches, BatchHeader, RecordError,
+};
+use io::Faults;
+use recovery::RecoveryPoint;
+use segment::Segment;
+
+/// Default segment size before rolling: 1 GiB.
+pub const DEFAULT_SEGMENT_BYTES: u64 = 1024 * 1024 * 1024;
+/// Default segment age before rolling: 7 days in ms.
+pub const DEFAULT_SEGMENT_MS: i64 = 7 * 24 * 60 * 60 * 1000;
+/// Default retention: 7 days in ms.
+pub const DEFAULT_RETENTION_MS: i64 = 7 * 24 * 60 * 60 * 1000;
+/// Default bytes of log between sparse index entries (Kafka's 4 KiB).
+pub const DEFAULT_INDEX_INTERVAL_BYTES: u32 = 4096;
+/// Default largest batch accepted, in bytes (Kafka's 1 MiB + 12-byte log overhead).
+pub const DEFAULT_MAX_MESSAGE_BYTES: u32 = 1_048_588;
+/// Hard cap on a segment's size in bytes: index entries store positions as u32 and
+/// Kafka's segment.bytes is an i32, so segments never exceed i32::MAX bytes.
+pub const MAX_SEGMENT_BYTES: u64 = i32::MAX as u64;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// Roll when the active segment would exceed this many bytes (capped at MAX_SEGMENT_BYTES).
+    pub segment_bytes: u64,
+    /// Roll when the active segment is older than this many ms.
+    pub segment_ms: i64,
+    /// Delete segments whose newest record is older than this many ms; -1 = unlimited.
+    pub retention_ms: i64,
+    /// Delete oldest segments while the log stays at least this many bytes; -1 = unlimited.
+    pub retention_bytes: i64,
+    /// fsync after this many records since the last flush; u64::MAX = never.
+    pub flush_messages: u64,
+    /// fsync when the last flush is older than this many ms; i64::MAX = never.
+    pub flush_ms: i64,
+    /// Bytes of log between sparse index entries.
+    pub index_interval_bytes: u32,
+    pub message_timestamp_type: TimestampType,
+    /// Largest batch accepted, in bytes (whole batch including the 12-byte overhead).
+    pub max_message_bytes: u32,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: DEFAULT_SEGMENT_BYTES,
+            segment_ms: DEFAULT_SEGMENT_MS,
+            retention_ms: DEFAULT_RETENTION_MS,
+            retention_bytes: -1,
+            flush_messages: u64::MAX,
+            flush_ms: i64::MAX,
+            index_interval_bytes: DEFAULT_INDEX_INTERVAL_BYTES,
+            message_timestamp_type: TimestampType::CreateTime,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("offset {offset} out of range [{log_start_offset}, {log_end_offset}]")]
+    OffsetOutOfRange {
+        offset: i64,
+        log_start_offset: i64,
+        log_end_offset: i64,
+    },
+    /// Framing or CRC damage in produced data (Kafka: CORRUPT_MESSAGE).
+    #[error("corrupt message: {0}")]
+    CorruptMessage(RecordError),
+    /// A batch (or a whole append) larger than allowed (Kafka: MESSAGE_TOO_LARGE /
+    /// RECORD_LIST_TOO_LARGE).
+    #[error("batch of {size} bytes exceeds the limit of {max} bytes")]
+    MessageTooLarge { size: u64, max: u64 },
+    /// Well-framed but semantically invalid data (Kafka: INVALID_RECORD).
+    #[error("invalid record: {0}")]
+    InvalidRecord(String),
+    /// Not a v2 batch (Kafka: UNSUPPORTED_FOR_MESSAGE_FORMAT).
+    #[error("unsupported record batch magic {0}")]
+    UnsupportedMagic(i8),
+    /// On-disk data that should be valid is not (a bug or external damage).
+    #[error("corrupt log {path} at position {position}: {reason}")]
+    CorruptLog {
+        path: PathBuf,
+        position: u64,
+        reason: String,
+    },
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<RecordError> for LogError {
+    fn from(e: RecordError) -> Self {
+        match e {
+            RecordError::UnsupportedMagic(m) => LogError::UnsupportedMagic(m),
+            e if e.is_corruption() => LogError::CorruptMessage(e),
+            e => LogError::InvalidRecord(e.to_string()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    /// The append time stamped into the batches, or -1 for CreateTime topics.
+    pub log_append_time_ms: i64,
+    pub log_start_offset: i64,
+    pub record_count: i64,
+}
+
+/// Exact file ranges holding whole batches, to be sent with sendfile(2).
+#[derive(Debug, Clone, Default)]
+pub struct ReadSlice {
+    pub ranges: Vec<FileRange>,
+    pub total_bytes: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct FileRange {
+    pub file: Arc<File>,
+    pub position: u64,
+    pub len: u64,
+}
+
+#[derive(Debug)]
+pub struct PartitionLog {
+    dir: PathBuf,
+    config: LogConfig,
+    /// Sorted by base offset, never empty; the last one is active.
+    segments: Vec<Segment>,
+    log_start_offset: i64,
+    /// Offsets below this are known to be fsynced.
+    recovery_point: i64,
+    unflushed_messages: u64,
+    last_flush_ms: i64,
+    faults: Arc<Faults>,
+}
+
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl PartitionLog {
+    /// Opens or creates the log in `dir`, recovering everything after the last flush.
+    pub fn open(dir: &Path, config: LogConfig) -> Result<PartitionLog, LogError> {
+        let faults = Arc::new(Faults::default());
+        let loaded = recovery::load(dir, config.index_interval_bytes, &faults)?;
+        let log_start_offset = loaded.segments[0].base_offset;
+        Ok(PartitionLog {
+            dir: dir.to_path_buf(),
+            config,
+            segments: loaded.segments,
+            log_start_offset,
+            recovery_point: loaded.recovery_point,
+            unflushed_messages: 0,
+            last_flush_ms: wall_clock_ms(),
+            faults,
+        })
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset
+    }
+
+    /// Next offset to be assigned (the high watermark on a single node).
+    pub fn log_end_offset(&self) -> i64 {
+        self.active().t.next_offset
+    }
+
+    /// Bytes of all segment log files (indexes excluded).
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.iter().map(Segment::size).sum()
+    }
+
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    /// Takes effect for subsequent appends, rolls, flushes and retention runs.
+    pub fn set_config(&mut self, config: LogConfig) {
+        self.config = config;
+    }
+
+    /// Number of segments, active included.
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    fn active(&self) -> &Segment {
+        // `segments` is never empty: open creates one and retention keeps the active one.
+        &self.segments[self.segments.len() - 1]
+    }
+
+    fn active_mut(&mut self) -> &mut Segment {
+        let last = self.segments.len() - 1;
+        &mut self.segments[last]
+    }
+
+    fn effective_segment_bytes(&self) -> u64 {
+        self.config.segment_bytes.clamp(1, MAX_SEGMENT_BYTES)
+    }
+
+    /// Validates, assigns offsets from the log end, patches the broker-owned header
+    /// fields and appends. Invalid input writes nothing. See LogError for the mapping
+    /// to Kafka error codes.
+    pub fn append(
+        &mut self,
+        records: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        let headers = validate_batches(records)?;
+        let max = u64::from(self.config.max_message_bytes);
+        let mut offsets_needed: i64 = 0;
+        let mut record_count: i64 = 0;
+        for h in &headers {
+            if h.records_count == 0 {
+                // Kafka rejects empty batches on produce; they only arise from compaction.
+                return Err(LogError::InvalidRecord("batch has no records".into()));
+            }
+            if h.total_bytes() > max {
+                return Err(LogError::MessageTooLarge {
+                    size: h.total_bytes(),
+                    max,
+                });
+            }
+            offsets_needed += i64::from(h.last_offset_delta) + 1;
+            record_count += i64::from(h.records_count);
+        }
+        let segment_max = self.effective_segment_bytes();
+        if records.len() as u64 > segment_max {
+            return Err(LogError::MessageTooLarge {
+                size: records.len() as u64,
+                max: segment_max,
+            });
+        }
+        if self.should_roll(now_ms, records.len() as u64, offsets_needed) {
+            self.roll(now_ms)?;
+        }
+
+        let log_append_time = self.config.message_timestamp_type == TimestampType::LogAppendTime;
+        let mut buf = records.to_vec();
+        let mut patched = Vec::with_capacity(headers.len());
+        let mut next = self.log_end_offset();
+        let mut pos = 0usize;
+        for h in &headers {
+            // validate_batches guarantees these ranges lie within `buf`.
+            let batch = &mut buf[pos..pos + h.total_bytes() as usize];
+            set_base_offset(batch, next)?;
+            set_partition_leader_epoch(batch, leader_epoch)?;
+            if log_append_time {
+                set_max_timestamp_and_recompute_crc(batch, now_ms)?;
+            }
+            let p: BatchHeader = parse_header(batch)?;
+            next = p
+                .last_offset()
+                .checked_add(1)
+                .ok_or_else(|| LogError::InvalidRecord("offset overflow".into()))?;
+            patched.push(p);
+            pos += batch.len();
+        }
+
+        let interval = self.config.index_interval_bytes;
+        self.active_mut().append(&buf, &patched, interval, now_ms)?;
+
+        let first = patched[0].base_offset;
+        let last = next - 1;
+        self.unflushed_messages = self
+            .unflushed_messages
+            .saturating_add(u64::try_from(record_count).unwrap_or(0));
+        if self.unflushed_messages >= self.config.flush_messages {
+            self.flush_at(now_ms)?;
+        } else {
+            self.maybe_flush(now_ms)?;
+        }
+        Ok(AppendInfo {
+            base_offset: first,
+            last_offset: last,
+            log_append_time_ms: if log_append_time { now_ms } else { -1 },
+            log_start_offset: self.log_start_offset,
+            record_count,
+        })
+    }
+
+    /// Kafka's roll rules for the active segment: never roll an empty segment; roll when
+    /// the new bytes would push it past segment_bytes, when it is older than segment_ms,
+    /// or when relative offsets would no longer fit the index (i32, as Kafka).
+    fn should_roll(&self, now_ms: i64, add_bytes: u64, add_offsets: i64) -> bool {
+        let active = self.active();
+        if active.size() == 0 {
+            return false;
+        }
+        let too_big = active.size().saturating_add(add_bytes) > self.effective_segment_bytes();
+        let too_old = active
+            .roll_base_ms
+            .is_some_and(|t| now_ms.saturating_sub(t) > self.config.segment_ms);
+        let last_rel = (active.t.next_offset - active.base_offset).saturating_add(add_offsets) - 1;
+        too_big || too_old || last_rel > i64::from(i32::MAX)
+    }
+
+    fn roll(&mut self, now_ms: i64) -> Result<(), LogError> {
+        let base = self.log_end_offset();
+        self.active_mut().seal_time_index()?;
+        let seg = Segment::open(&self.dir, base, true, &self.faults)?;
+        tracing::debug!(dir = %self.dir.display(), base, now_ms, "rolled new segment");
+        self.segments.push(seg);
+        Ok(())
+    }
+
+    /// Rolls the active segment if it is older than segment_ms (or oversized after a
+    /// config change). Also checked on every append.
+    pub fn maybe_roll(&mut self, now_ms: i64) -> Result<(), LogError> {
+        if self.should_roll(now_ms, 0, 0) {
+            self.roll(now_ms)?;
+        }
+        Ok(())
+    }
+
+    /// fsyncs every segment holding unflushed data (rolled ones included) and their
+    /// indexes, then advances the recovery-point checkpoint to the log end.
+    pub fn flush(&mut self) -> Result<(), LogError> {
+        self.flush_at(wall_clock_ms())
+    }
+
+    fn flush_at(&mut self, now_ms: i64) -> Result<(), LogError> {
+        self.active_mut().seal_time_index()?;
+        let rp = self.recovery_point;
+        let last = self.segments.len() - 1;
+        for (i, seg) in self.segments.iter().enumerate() {
+            if i == last || seg.t.next_offset > rp {
+                seg.sync()?;
+            }
+        }
+        io::sync_dir(&self.dir)?;
+        let active = self.active();
+        let point = RecoveryPoint {
+            offset: active.t.next_offset,
+            segment_base: active.base_offset,
+            segment_size: active.size(),
+        };
+        recovery::write_checkpoint(&self.dir, point)?;
+        self.recovery_point = point.offset;
+        self.unflushed_messages = 0;
+        self.last_flush_ms = now_ms;
+        Ok(())
+    }
+
+    /// Applies the flush_ms policy; call periodically.
+    pub fn maybe_flush(&mut self, now_ms: i64) -> Result<(), LogError> {
+        let due = now_ms.saturating_sub(self.last_flush_ms) >= self.config.flush_ms;
+        if due && self.log_end_offset() > self.recovery_point {
+            self.flush_at(now_ms)?;
+        }
+        Ok(())
+    }
+
+    /// Flushes and writes the recovery point so the next open skips recovery.
+    pub fn close(mut self) -> Result<(), LogError> {
+        self.flush()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn faults(&self) -> &Faults {
+        &self.faults
+    }
+}

@@ -1,0 +1,585 @@
+use std::fs;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use super::*;
+use crate::record::test_util::{build_batch, simple_batch, TestRecord};
+use crate::record::{parse_header, validate_batches, Compression};
+
+fn cfg() -> LogConfig {
+    LogConfig {
+        index_interval_bytes: 64,
+        ..LogConfig::default()
+    }
+}
+
+fn bytes_of(slice: &ReadSlice) -> Vec<u8> {
+    let mut out = Vec::new();
+    for r in &slice.ranges {
+        let mut b = vec![0u8; r.len as usize];
+        r.file.read_exact_at(&mut b, r.position).unwrap();
+        out.extend_from_slice(&b);
+    }
+    assert_eq!(out.len() as u64, slice.total_bytes);
+    out
+}
+
+/// (base_offset, last_offset) of each batch in `bytes`, which must be valid batches.
+fn batch_ranges(bytes: &[u8]) -> Vec<(i64, i64)> {
+    validate_batches(bytes)
+        .unwrap()
+        .iter()
+        .map(|h| (h.base_offset, h.last_offset()))
+        .collect()
+}
+
+fn seg_path(dir: &Path, base: i64, suffix: &str) -> std::path::PathBuf {
+    dir.join(segment::file_name(base, suffix))
+}
+
+/// Appends `n` batches of 3 records each with timestamps 1000 + 10*i.
+fn fill(log: &mut PartitionLog, n: usize) {
+    for i in 0..n {
+        log.append(&simple_batch(3, 1000 + 10 * i as i64), 5, 0).unwrap();
+    }
+}
+
+#[test]
+fn append_and_read_back_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), cfg()).unwrap();
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (0, 0));
+    let a = simple_batch(2, 100);
+    let b = simple_batch(3, 200);
+    let info = log.append(&a, 7, 1).unwrap();
+    assert_eq!((info.base_offset, info.last_offset, info.record_count), (0, 1, 2));
+    assert_eq!(info.log_append_time_ms, -1);
+    let info = log.append(&b, 7, 1).unwrap();
+    assert_eq!((info.base_offset, info.last_offset), (2, 4));
+    assert_eq!(log.log_end_offset(), 5);
+
+    let s = log.read(0, 1 << 20, false).unwrap();
+    assert_eq!(s.ranges.len(), 1, "adjacent batches merge into one range");
+    let got = bytes_of(&s);
+    let mut want_a = a.clone();
+    crate::record::set_base_offset(&mut want_a, 0).unwrap();
+    crate::record::set_partition_leader_epoch(&mut want_a, 7).unwrap();
+    let mut want_b = b.clone();
+    crate::record::set_base_offset(&mut want_b, 2).unwrap();
+    crate::record::set_partition_leader_epoch(&mut want_b, 7).unwrap();
+    assert_eq!(got, [want_a, want_b].concat());
+    assert_eq!(log.size_bytes(), got.len() as u64);
+}
+
+#[test]
+fn multi_batch_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), cfg()).unwrap();
+    let two = [simple_batch(2, 1), simple_batch(4, 2)].concat();
+    let info = log.append(&two, 0, 0).unwrap();
+    assert_eq!((info.base_offset, info.last_offset, info.record_count), (0, 5, 6));
+    let s = log.read(0, u64::MAX, false).unwrap();
+    assert_eq!(batch_ranges(&bytes_of(&s)), vec![(0, 1), (2, 5)]);
+}
+
+#[test]
+fn read_from_middle_of_batch_returns_whole_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), cfg()).unwrap();
+    fill(&mut log, 4); // offsets 0-2, 3-5, 6-8, 9-11
+    let s = log.read(7, u64::MAX, false).unwrap();
+    assert_eq!(batch_ranges(&bytes_of(&s)), vec![(6, 8), (9, 11)]);
+    assert!(log.read(12, 100, true).unwrap().ranges.is_empty());
+    assert!(matches!(
+        log.read(13, 100, true),
+        Err(LogError::OffsetOutOfRange { offset: 13, .. })
+    ));
+    assert!(matches!(log.read(-1, 100, true), Err(LogError::OffsetOutOfRange { .. })));
+}
+
+#[test]
+fn max_bytes_and_min_one_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), cfg()).unwrap();
+    fill(&mut log, 5);
+    let one = simple_batch(3, 0).len() as u64;
+    let s = log.read(0, one * 2 + one / 2, false).unwrap();
+    assert_eq!(s.total_bytes, one * 2);
+    assert_eq!(batch_ranges(&bytes_of(&s)).len(), 2);
+    let s = log.read(0, one * 3, false).unwrap();
+    assert_eq!(s.total_bytes, one * 3);
+    // First batch larger than max_bytes.
+    assert_eq!(log.read(3, one - 1, false).unwrap().total_bytes, 0);
+    let s = log.read(3, one - 1, true).unwrap();
+    assert_eq!(batch_ranges(&bytes_of(&s)), vec![(3, 5)]);
+    assert_eq!(log.read(3, 0, true).unwrap().total_bytes, one);
+}
+
+#[test]
+fn rolls_on_segment_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = simple_batch(3, 0).len() as u64;
+    let mut log = PartitionLog::open(
+        dir.path(),
+        LogConfig {
+            segment_bytes: one * 2,
+            ..cfg()
+        },
+    )
+    .unwrap();
+    fill(&mut log, 5);
+    assert_eq!(log.segment_count(), 3);
+    for base in [0, 6, 12] {
+        assert!(seg_path(dir.path(), base, ".log").exists(), "segment {base}");
+        assert!(seg_path(dir.path(), base, ".index").exists());
+        assert!(seg_path(dir.path(), base, ".timeindex").exists());
+    }
+    // A read spanning segments continues into the next ones.
+    let s = log.read(1, u64::MAX, false).unwrap();
+    assert_eq!(s.ranges.len(), 3);
+    assert_eq!(batch_ranges(&bytes_of(&s)).len(), 5);
+    // An append larger than a segment is refused.
+    let big = [simple_batch(3, 0), simple_batch(3, 0), simple_batch(3, 0)].concat();
+    assert!(matches!(log.append(&big, 0, 0), Err(LogError::MessageTooLarge { .. })));
+}
+
+#[test]
+fn rolls_on_segment_ms() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(
+        dir.path(),
+        LogConfig {
+            segment_ms: 1000,
+            ..cfg()
+        },
+    )
+    .unwrap();
+    log.maybe_roll(1_000_000).unwrap();
+    assert_eq!(log.segment_count(), 1, "empty segments never roll");
+    log.append(&simple_batch(1, 0), 0, 10_000).unwrap();
+    log.append(&simple_batch(1, 0), 0, 10_500).unwrap();
+    log.maybe_roll(11_000).unwrap();
+    assert_eq!(log.segment_count(), 1);
+    log.maybe_roll(11_001).unwrap();
+    assert_eq!(log.segment_count(), 2);
+    log.append(&simple_batch(1, 0), 0, 11_002).unwrap();
+    log.append(&simple_batch(1, 0), 0, 12_003).unwrap(); // rolls inside append
+    assert_eq!(log.segment_count(), 3);
+    assert_eq!(log.log_end_offset(), 4);
+}
+
+#[test]
+fn index_lookup_across_many_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        segment_bytes: 2000,
+        index_interval_bytes: 100,
+        ..cfg()
+    };
+    let mut log = PartitionLog::open(dir.path(), config.clone()).unwrap();
+    let mut batches = Vec::new();
+    for i in 0..300 {
+        let n = 1 + i % 4;
+        let info = log.append(&simple_batch(n, i as i64), 0, 0).unwrap();
+        batches.push((info.base_offset, info.last_offset));
+    }
+    assert!(log.segment_count() > 10);
+    assert!(fs::metadata(seg_path(dir.path(), 0, ".index")).unwrap().len() > 0);
+    let check = |log: &PartitionLog| {
+        for &(base, last) in &batches {
+            for o in base..=last {
+                let s = log.read(o, 1, true).unwrap();
+                assert_eq!(batch_ranges(&bytes_of(&s)), vec![(base, last)], "offset {o}");
+            }
+        }
+        // One big read returns everything, in order, whole.
+        let s = log.read(0, u64::MAX, false).unwrap();
+        assert_eq!(batch_ranges(&bytes_of(&s)), batches);
+        // Budgeted reads from arbitrary points return whole, contiguous batches.
+        for (start, budget) in [(5, 700), (37, 1500), (100, 5000), (0, 333)] {
+            let s = log.read(start, budget, true).unwrap();
+            let got = batch_ranges(&bytes_of(&s));
+            assert!(s.total_bytes <= budget);
+            let i = batches.iter().position(|&(b, l)| b <= start && start <= l).unwrap();
+            assert_eq!(got, batches[i..i + got.len()].to_vec());
+            // Next batch would not have fit.
+            if let Some(&(b, _)) = batches.get(i + got.len()) {
+                let next = log.read(b, u64::MAX, false).unwrap();
+                let next_len = validate_batches(&bytes_of(&next)).unwrap()[0].total_bytes();
+                assert!(s.total_bytes + next_len > budget);
+            }
+        }
+    };
+    check(&log);
+    log.close().unwrap();
+    let log = PartitionLog::open(dir.path(), config).unwrap();
+    check(&log);
+}
+
+#[test]
+fn crc_failure_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), cfg()).unwrap();
+    fill(&mut log, 1);
+    let mut bad = simple_batch(2, 0);
+    let n = bad.len();
+    bad[n - 1] ^= 1;
+    assert!(matches!(log.append(&bad, 0, 0), Err(LogError::CorruptMessage(_))));
+    let good_then_bad = [simple_batch(1, 0), bad].concat();
+    assert!(matches!(log.append(&good_then_bad, 0, 0), Err(LogError::CorruptMessage(_))));
+    let mut old = simple_batch(1, 0);
+    old[16] = 1;
+    assert!(matches!(log.append(&old, 0, 0), Err(LogError::UnsupportedMagic(1))));
+    assert_eq!(log.log_end_offset(), 3);
+    let len = simple_batch(3, 0).len() as u64;
+    assert_eq!(log.size_bytes(), len);
+    assert_eq!(fs::metadata(seg_path(dir.path(), 0, ".log")).unwrap().len(), len);
+}
+
+#[test]
+fn message_too_large() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = simple_batch(3, 0);
+    let mut log = PartitionLog::open(
+        dir.path(),
+        LogConfig {
+            max_message_bytes: b.len() as u32 - 1,
+            ..cfg()
+        },
+    )
+    .unwrap();
+    let r = log.append(&b, 0, 0);
+    assert!(matches!(r, Err(LogError::MessageTooLarge { size, .. }) if size == b.len() as u64));
+    assert_eq!(log.size_bytes(), 0);
+}
+
+#[test]
+fn log_append_time_patching_keeps_crc_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(
+        dir.path(),
+        LogConfig {
+            message_timestamp_type: TimestampType::LogAppendTime,
+            ..cfg()
+        },
+    )
+    .unwrap();
+    let info = log.append(&simple_batch(3, 5), 0, 777_000).unwrap();
+    assert_eq!(info.log_append_time_ms, 777_000);
+    let bytes = bytes_of(&log.read(0, u64::MAX, false).unwrap());
+    let h = validate_batches(&bytes).unwrap()[0];
+    assert_eq!(h.max_timestamp, 777_000);
+    assert_eq!(h.timestamp_type(), TimestampType::LogAppendTime);
+    assert_eq!(log.offset_for_timestamp(777_000).unwrap(), Some((0, 777_000)));
+    assert_eq!(log.max_timestamp().unwrap(), Some((0, 777_000)));
+    drop(log);
+    // Recovery re-validates the CRC of the patched batch.
+    let log = PartitionLog::open(dir.path(), cfg()).unwrap();
+    assert_eq!(log.log_end_offset(), 3);
+}
+
+#[test]
+fn timestamp_lookups() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        segment_bytes: 600,
+        ..cfg()
+    };
+    let mut log = PartitionLog::open(dir.path(), config.clone()).unwrap();
+    assert_eq!(log.max_timestamp().unwrap(), None);
+    assert_eq!(log.offset_for_timestamp(0).unwrap(), None);
+    // Out-of-order timestamps inside batches, every codec.
+    let codecs = [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ];
+    let mut expected: Vec<(i64, i64)> = Vec::new(); // (offset, ts)
+    for i in 0..20i64 {
+        let ts = [100 + i * 10, 95 + i * 10, 105 + i * 10];
+        let recs: Vec<TestRecord> = ts.iter().map(|&t| TestRecord::new(None, Some(b"v"), t)).collect();
+        let b = build_batch(codecs[i as usize % 5], &recs);
+        let info = log.append(&b, 0, 0).unwrap();
+        for (k, &t) in ts.iter().enumerate() {
+            expected.push((info.base_offset + k as i64, t));
+        }
+    }
+    // A later batch repeats the maximum: the earliest record wins.
+    let max = expected.iter().map(|e| e.1).max().unwrap();
+    let info = log.append(&build_batch(Compression::Lz4, &[TestRecord::new(None, None, max)]), 0, 0).unwrap();
+    expected.push((info.base_offset, max));
+    assert!(log.segment_count() > 2);
+    let check = |log: &PartitionLog| {
+        for target in [0, 94, 95, 96, 100, 101, 150, 155, 156, 294, 295, 296, max, max + 1] {
+            let want = expected.iter().find(|e| e.1 >= target).copied();
+            assert_eq!(log.offset_for_timestamp(target).unwrap(), want, "target {target}");
+        }
+        let want = expected.iter().find(|e| e.1 == max).copied();
+        assert_eq!(log.max_timestamp().unwrap(), want);
+    };
+    check(&log);
+    log.close().unwrap();
+    let log = PartitionLog::open(dir.path(), config).unwrap();
+    check(&log);
+}
+
+#[test]
+fn reopen_after_close_keeps_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), cfg()).unwrap();
+    fill(&mut log, 10);
+    let before = bytes_of(&log.read(0, u64::MAX, false).unwrap());
+    log.close().unwrap();
+    assert!(dir.path().join("recovery-point").exists());
+    let mut log = PartitionLog::open(dir.path(), cfg()).unwrap();
+    assert_eq!(log.log_end_offset(), 30);
+    assert_eq!(bytes_of(&log.read(0, u64::MAX, false).unwrap()), before);
+    assert_eq!(log.append(&simple_batch(1, 0), 0, 0).unwrap().base_offset, 30);
+}
+
+#[test]
+fn recovery_truncates_torn_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), cfg()).unwrap();
+    fill(&mut log, 5);
+    let size = log.size_bytes();
+    drop(log); // crash: no flush, no checkpoint
+    let path = seg_path(dir.path(), 0, ".log");
+    let f = fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.set_len(size - 7).unwrap();
+    let mut log = PartitionLog::open(dir.path(), cfg()).unwrap();
+    assert_eq!(log.log_end_offset(), 12);
+    let one = simple_batch(3, 0).len() as u64;
+    assert_eq!(fs::metadata(&path).unwrap().len(), one * 4);
+    assert_eq!(log.append(&simple_batch(2, 0), 0, 0).unwrap().base_offset, 12);
+    assert_eq!(batch_ranges(&bytes_of(&log.read(9, u64::MAX, false).unwrap())), vec![(9, 11), (12, 13)]);
+}
+
+#[test]
+fn recovery_truncates_at_crc_mismatch_and_drops_later_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = simple_batch(3, 0).len() as u64;
+    let config = LogConfig {
+        segment_bytes: one * 4,
+        ..cfg()
+    };
+    let mut log = PartitionLog::open(dir.path(), config.clone()).unwrap();
+    fill(&mut log, 10); // segments 0 (0..11), 12 (12..23), 24 (24..29)
+    assert_eq!(log.segment_count(), 3);
+    drop(log);
+    // Flip a record byte in the second batch of segment 12.
+    let path = seg_path(dir.path(), 12, ".log");
+    let f = fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
+    let at = one + one - 3;
+    let mut b = [0u8];
+    f.read_exact_at(&mut b, at).unwrap();
+    f.write_all_at(&[b[0] ^ 0x20], at).unwrap();
+    let log = PartitionLog::open(dir.path(), config).unwrap();
+    assert_eq!(log.log_end_offset(), 15);
+    assert_eq!(log.segment_count(), 2);
+    assert!(!seg_path(dir.path(), 24, ".log").exists());
+    assert_eq!(fs::metadata(&path).unwrap().len(), one);
+}
+
+#[test]
+fn recovery_rebuilds_missing_and_corrupt_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), cfg()).unwrap();
+    fill(&mut log, 30);
+    let before = bytes_of(&log.read(0, u64::MAX, false).unwrap());
+    let ts = log.offset_for_timestamp(1155).unwrap();
+    log.close().unwrap();
+    let index = seg_path(dir.path(), 0, ".index");
+    let time = seg_path(dir.path(), 0, ".timeindex");
+    let index_len = fs::metadata(&index).unwrap().len();
+    assert!(index_len > 0);
+    fs::remove_file(&index).unwrap();
+    fs::write(&time, b"garbage").unwrap();
+    let log = PartitionLog::open(dir.path(), cfg()).unwrap();
+    assert_eq!(fs::metadata(&index).unwrap().len(), index_len);
+    assert_eq!(log.log_end_offset(), 90);
+    assert_eq!(bytes_of(&log.read(0, u64::MAX, false).unwrap()), before);
+    assert_eq!(log.offset_for_timestamp(1155).unwrap(), ts);
+    log.close().unwrap();
+    // An index entry pointing past the log is caught by the sanity check.
+    fs::write(&index, [0, 0, 0, 1, 0x7f, 0, 0, 0]).unwrap();
+    let log = PartitionLog::open(dir.path(), cfg()).unwrap();
+    assert_eq!(bytes_of(&log.read(0, u64::MAX, false).unwrap()), before);
+}
+
+#[test]
+fn recovery_handles_empty_dir_and_leftover_empty_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("topic-0");
+    let mut log = PartitionLog::open(&sub, cfg()).unwrap();
+    fill(&mut log, 2);
+    log.close().unwrap();
+    // Leftover empty segment at the end (crash right after a roll) and stray files.
+    fs::write(seg_path(&sub, 6, ".log"), b"").unwrap();
+    fs::write(seg_path(&sub, 99, ".index"), b"").unwrap();
+    fs::write(sub.join("recovery-point.tmp"), b"x").unwrap();
+    let mut log = PartitionLog::open(&sub, cfg()).unwrap();
+    assert_eq!(log.segment_count(), 2);
+    assert_eq!(log.log_end_offset(), 6);
+    assert!(!seg_path(&sub, 99, ".index").exists());
+    assert!(!sub.join("recovery-point.tmp").exists());
+    assert_eq!(log.append(&simple_batch(1, 0), 0, 0).unwrap().base_offset, 6);
+    log.close().unwrap();
+    // Empty segment in the middle is dropped.
+    fs::write(seg_path(&sub, 3, ".log"), b"").unwrap();
+    fs::remove_file(sub.join("recovery-point")).unwrap();
+    let log = PartitionLog::open(&sub, cfg());
+    // Segment 3 overlaps segment 0's offsets (0..5): refuse rather than guess.
+    assert!(matches!(log, Err(LogError::CorruptLog { .. })));
+    fs::remove_file(seg_path(&sub, 3, ".log")).unwrap();
+    fs::write(seg_path(&sub, 10, ".log"), b"").unwrap();
+    fs::write(seg_path(&sub, 20, ".log"), b"").unwrap();
+    let log = PartitionLog::open(&sub, cfg()).unwrap();
+    assert!(!seg_path(&sub, 10, ".log").exists());
+    assert_eq!(log.log_end_offset(), 20, "the last (empty) segment's base is the log end");
+}
+
+#[test]
+fn retention_by_time_and_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = simple_batch(3, 0).len() as u64;
+    let mut log = PartitionLog::open(
+        dir.path(),
+        LogConfig {
+            segment_bytes: one * 2,
+            retention_ms: 1000,
+            ..cfg()
+        },
+    )
+    .unwrap();
+    // Batch i has max timestamp 1002 + 10*i; two batches per segment.
+    fill(&mut log, 10);
+    assert_eq!(log.segment_count(), 5);
+    let held = log.read(0, u64::MAX, false).unwrap();
+    // Segments with newest record older than now - 1000 go: now=2045 deletes segment 0
+    // (max 1012) and 1 (max 1032) but not 2 (max 1052).
+    assert_eq!(log.apply_retention(2045).unwrap(), 2);
+    assert_eq!(log.log_start_offset(), 12);
+    assert!(!seg_path(dir.path(), 0, ".log").exists());
+    assert!(matches!(log.read(0, 100, true), Err(LogError::OffsetOutOfRange { .. })));
+    // Ranges handed out before deletion still read.
+    assert_eq!(batch_ranges(&bytes_of(&held)).len(), 10);
+    // Never the active segment.
+    assert_eq!(log.apply_retention(i64::MAX).unwrap(), 2);
+    assert_eq!(log.segment_count(), 1);
+    assert_eq!(log.log_start_offset(), 24);
+
+    let mut config = log.config().clone();
+    config.retention_ms = -1;
+    config.retention_bytes = (one * 3) as i64;
+    log.set_config(config);
+    fill(&mut log, 6); // segments now: 24(2 batches) 30 36 42(1)
+    assert_eq!(log.size_bytes(), one * 8);
+    // Delete oldest while what remains is still >= 3 batches worth.
+    assert_eq!(log.apply_retention(0).unwrap(), 2);
+    assert_eq!(log.size_bytes(), one * 4);
+    assert_eq!(log.log_start_offset(), 36);
+    drop(log);
+    let log = PartitionLog::open(dir.path(), cfg()).unwrap();
+    assert_eq!(log.log_start_offset(), 36);
+    assert_eq!(log.log_end_offset(), 48);
+}
+
+#[test]
+fn flush_policy_writes_recovery_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(
+        dir.path(),
+        LogConfig {
+            flush_messages: 5,
+            ..cfg()
+        },
+    )
+    .unwrap();
+    let rp = dir.path().join("recovery-point");
+    fill(&mut log, 1);
+    assert!(!rp.exists());
+    fill(&mut log, 1);
+    assert!(fs::read_to_string(&rp).unwrap().starts_with("1 6 0 "));
+    let mut config = log.config().clone();
+    config.flush_messages = u64::MAX;
+    config.flush_ms = 1000;
+    log.set_config(config);
+    log.append(&simple_batch(1, 0), 0, 0).unwrap();
+    log.maybe_flush(log.last_flush_ms + 999).unwrap();
+    assert!(fs::read_to_string(&rp).unwrap().starts_with("1 6 0 "));
+    log.maybe_flush(log.last_flush_ms + 1000).unwrap();
+    assert!(fs::read_to_string(&rp).unwrap().starts_with("1 7 0 "));
+}
+
+#[test]
+fn flushed_prefix_is_trusted_and_tail_recovered() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = simple_batch(3, 0).len() as u64;
+    let config = LogConfig {
+        segment_bytes: one * 2,
+        ..cfg()
+    };
+    let mut log = PartitionLog::open(dir.path(), config.clone()).unwrap();
+    fill(&mut log, 3);
+    log.flush().unwrap(); // durable up to offset 9 (segment 6 has one batch)
+    fill(&mut log, 3);
+    drop(log);
+    // Tear the tail of the unflushed last segment.
+    let path = seg_path(dir.path(), 12, ".log");
+    let len = fs::metadata(&path).unwrap().len();
+    fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(len - 1).unwrap();
+    let log = PartitionLog::open(dir.path(), config).unwrap();
+    assert_eq!(log.log_end_offset(), 15);
+    assert_eq!(batch_ranges(&bytes_of(&log.read(0, u64::MAX, false).unwrap())).len(), 5);
+}
+
+#[test]
+fn short_write_leaves_log_consistent() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), cfg()).unwrap();
+    fill(&mut log, 3);
+    let size = log.size_bytes();
+    log.faults().fail_writes_after(10);
+    assert!(matches!(log.append(&simple_batch(3, 0), 0, 0), Err(LogError::Io(_))));
+    assert_eq!((log.log_end_offset(), log.size_bytes()), (9, size));
+    assert_eq!(fs::metadata(seg_path(dir.path(), 0, ".log")).unwrap().len(), size);
+    // Index write failing after the log write succeeded also rolls back.
+    let one = simple_batch(3, 0).len() as u64;
+    log.faults().fail_writes_after(one);
+    let index_path = seg_path(dir.path(), 0, ".index");
+    let index_len = fs::metadata(&index_path).unwrap().len();
+    // With a 64-byte interval this append adds an index entry; the log write uses up
+    // the budget so the index write fails.
+    assert!(matches!(log.append(&simple_batch(3, 0), 0, 0), Err(LogError::Io(_))));
+    assert_eq!(fs::metadata(&index_path).unwrap().len(), index_len);
+    assert_eq!((log.log_end_offset(), log.size_bytes()), (9, size));
+    log.faults().clear();
+    let now = (log.log_end_offset(), log.size_bytes());
+    assert_eq!(fs::metadata(seg_path(dir.path(), 0, ".log")).unwrap().len(), now.1);
+    log.faults().fail_syncs(true);
+    assert!(log.flush().is_err());
+    log.faults().clear();
+    let info = log.append(&simple_batch(1, 0), 0, 0).unwrap();
+    assert_eq!(info.base_offset, now.0);
+    let all = bytes_of(&log.read(0, u64::MAX, false).unwrap());
+    drop(log);
+    let log = PartitionLog::open(dir.path(), cfg()).unwrap();
+    assert_eq!(bytes_of(&log.read(0, u64::MAX, false).unwrap()), all);
+    assert_eq!(parse_header(&all).unwrap().base_offset, 0);
+}
+
+#[test]
+fn reads_stay_valid_while_appends_continue() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), cfg()).unwrap();
+    fill(&mut log, 2);
+    let early = log.read(0, u64::MAX, false).unwrap();
+    let early_bytes = bytes_of(&early);
+    fill(&mut log, 3);
+    assert_eq!(bytes_of(&early), early_bytes);
+    let s = log.read(3, u64::MAX, false).unwrap();
+    assert_eq!(batch_ranges(&bytes_of(&s)), vec![(3, 5), (6, 8), (9, 11), (12, 14)]);
+}

@@ -1,0 +1,125 @@
+//! The `gregor` binary: parse settings, open the broker, serve until SIGTERM
+//! or SIGINT, then shut down gracefully (stop accepting, finish in-flight
+//! requests, flush, exit 0).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use gregor::broker::Broker;
+use gregor::config::{read_properties_file, BrokerConfig};
+use gregor::server::{run_listeners, Shutdown};
+
+/// Longest the broker waits for connections to finish their in-flight
+/// requests at shutdown before flushing and exiting anyway.
+const SHUTDOWN_DRAIN_MS: u64 = 800;
+
+#[derive(Debug, Parser)]
+#[command(name = "gregor", version, about = "A Kafka-wire-compatible message broker")]
+struct Args {
+    /// A server.properties-style file with Kafka property names.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory (same as log.dirs); default ./data.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Any Kafka property, e.g. --override num.partitions=3 (repeatable; wins over --config).
+    #[arg(long = "override", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("GREGOR_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn")),
+        )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let config = match build_config(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("gregor: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("gregor: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gregor: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn build_config(args: &Args) -> Result<BrokerConfig, String> {
+    let mut pairs = Vec::new();
+    if let Some(path) = &args.config {
+        pairs.extend(read_properties_file(path).map_err(|e| e.to_string())?);
+    }
+    if let Some(dir) = &args.data_dir {
+        pairs.push(("log.dirs".to_string(), dir.display().to_string()));
+    }
+    for item in &args.overrides {
+        let (k, v) = item
+            .split_once('=')
+            .ok_or_else(|| format!("--override expects KEY=VALUE, got {item:?}"))?;
+        pairs.push((k.trim().to_string(), v.trim().to_string()));
+    }
+    let config = BrokerConfig::from_pairs(&pairs).map_err(|e| e.to_string())?;
+    for key in &config.ignored_keys {
+        tracing::info!(key = %key, "configuration key accepted but not used by gregor");
+    }
+    Ok(config)
+}
+
+async fn run(config: BrokerConfig) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let (signal, shutdown, mut done) = Shutdown::new();
+    let broker = Broker::open(config, signal.subscribe()).await?;
+    let addresses = run_listeners(broker.clone(), shutdown.clone()).await?;
+    broker.spawn_background();
+    tracing::info!(
+        node_id = broker.config.node_id,
+        data_dir = %broker.config.data_dir.display(),
+        ?addresses,
+        startup_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "gregor started"
+    );
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    let _ = signal.send(true);
+    drop(shutdown);
+    let drained = tokio::time::timeout(Duration::from_millis(SHUTDOWN_DRAIN_MS), done.recv()).await;
+    if drained.is_err() {
+        tracing::warn!("connections still busy after {SHUTDOWN_DRAIN_MS} ms; closing anyway");
+    }
+    broker.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = tokio::signal::ctrl_c() => {},
+    }
+}

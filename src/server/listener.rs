@@ -1,0 +1,124 @@
+//! Accept loops, one per configured listener, sharing one connection limit.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch, Semaphore};
+
+use crate::broker::Broker;
+use crate::server::connection::{serve_connection, ConnectionInfo};
+
+/// Broadcast shutdown plus completion tracking: every task holding a
+/// `Shutdown` keeps the `done` channel open, so the owner knows when the last
+/// connection has flushed its responses.
+#[derive(Debug, Clone)]
+pub struct Shutdown {
+    signal: watch::Receiver<bool>,
+    _done: mpsc::Sender<()>,
+}
+
+impl Shutdown {
+    pub fn new() -> (watch::Sender<bool>, Shutdown, mpsc::Receiver<()>) {
+        let (signal_tx, signal_rx) = watch::channel(false);
+        let (done_tx, done_rx) = mpsc::channel(1);
+        (
+            signal_tx,
+            Shutdown {
+                signal: signal_rx,
+                _done: done_tx,
+            },
+            done_rx,
+        )
+    }
+
+    pub fn is_shutdown(&self) -> bool {
+        *self.signal.borrow()
+    }
+
+    /// Resolves once shutdown has been requested.
+    pub async fn recv(&mut self) {
+        while !*self.signal.borrow_and_update() {
+            if self.signal.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Binds every listener (failing fast if a port is taken) and spawns their
+/// accept loops. Returns the bound addresses, in listener order.
+pub async fn run_listeners(
+    broker: Arc<Broker>,
+    shutdown: Shutdown,
+) -> std::io::Result<Vec<std::net::SocketAddr>> {
+    let limit = Arc::new(Semaphore::new(broker.config.max_connections));
+    let mut bound = Vec::new();
+    for listener in &broker.config.listeners {
+        let addr = listener
+            .bind_addr()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+        let socket = TcpListener::bind(addr).await.map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot bind listener {} on {addr}: {e}", listener.name))
+        })?;
+        let local = socket.local_addr()?;
+        tracing::info!(listener = %listener.name, %local, "listening");
+        bound.push(local);
+        tokio::spawn(accept_loop(
+            socket,
+            listener.name.clone(),
+            broker.clone(),
+            limit.clone(),
+            shutdown.clone(),
+        ));
+    }
+    Ok(bound)
+}
+
+async fn accept_loop(
+    socket: TcpListener,
+    listener_name: String,
+    broker: Arc<Broker>,
+    limit: Arc<Semaphore>,
+    mut shutdown: Shutdown,
+) {
+    let listener_name: Arc<str> = listener_name.into();
+    let mut backoff_ms = 1u64;
+    loop {
+        // A permit is taken before accepting, so the limit applies before the
+        // socket is even accepted (the kernel backlog absorbs the excess).
+        let permit = tokio::select! {
+            _ = shutdown.recv() => return,
+            permit = limit.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+        };
+        let accepted = tokio::select! {
+            _ = shutdown.recv() => return,
+            accepted = socket.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                backoff_ms = 1;
+                let _ = stream.set_nodelay(true);
+                let info = ConnectionInfo {
+                    peer,
+                    listener_name: listener_name.clone(),
+                };
+                let broker = broker.clone();
+                let shutdown = shutdown.clone();
+                tokio::spawn(async move {
+                    serve_connection(stream, info, broker, shutdown).await;
+                    drop(permit);
+                });
+            }
+            Err(e) => {
+                // Usually EMFILE: wait instead of spinning, then retry.
+                tracing::warn!(error = %e, backoff_ms, "accept failed");
+                tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
+                backoff_ms = (backoff_ms * 2).min(1000);
+            }
+        }
+    }
+}
