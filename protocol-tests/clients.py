@@ -108,7 +108,7 @@ def ck_consumer(bootstrap, **extra):
     return Consumer(conf)
 
 
-def consume_confluent(bootstrap, topic, partitions, expected, timeout=120.0, start=OFFSET_BEGINNING, **extra):
+def consume_confluent(bootstrap, topic, partitions, expected, timeout=45.0, start=OFFSET_BEGINNING, **extra):
     c = ck_consumer(bootstrap, **extra)
     try:
         c.assign([TopicPartition(topic, p, start) for p in range(partitions)])
@@ -163,7 +163,7 @@ def produce_kafka_python(bootstrap, topic, msgs, codec="none", timeout=120.0, **
         p.close(timeout=10)
 
 
-def consume_kafka_python(bootstrap, topic, partitions, expected, timeout=120.0, **extra):
+def consume_kafka_python(bootstrap, topic, partitions, expected, timeout=45.0, **extra):
     from kafka import KafkaConsumer
     from kafka import TopicPartition as KTP
     conf = dict(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
@@ -225,10 +225,14 @@ async def _aio_produce(bootstrap, topic, msgs, codec, extra):
 
 
 def produce_aiokafka(bootstrap, topic, msgs, codec="none", timeout=120.0, **extra):
-    return asyncio.run(asyncio.wait_for(_aio_produce(bootstrap, topic, msgs, codec, extra), timeout))
+    try:
+        return asyncio.run(asyncio.wait_for(_aio_produce(bootstrap, topic, msgs, codec, extra), timeout))
+    except asyncio.TimeoutError:
+        raise AssertionError("aiokafka producer did not finish %d messages to %s within %.0fs"
+                             % (len(msgs), topic, timeout)) from None
 
 
-async def _aio_consume(bootstrap, topic, partitions, expected, timeout, extra):
+async def _aio_consume(bootstrap, topic, partitions, expected, timeout, extra, progress):
     from aiokafka import AIOKafkaConsumer
     from aiokafka import TopicPartition as ATP
     conf = dict(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
@@ -239,7 +243,9 @@ async def _aio_consume(bootstrap, topic, partitions, expected, timeout, extra):
     try:
         tps = [ATP(topic, p) for p in range(partitions)]
         c.assign(tps)
+        progress["stage"] = "seek_to_beginning (ListOffsets)"
         await c.seek_to_beginning(*tps)
+        progress["stage"] = "fetching"
         out = {p: [] for p in range(partitions)}
         count = 0
         deadline = time.time() + timeout
@@ -254,6 +260,8 @@ async def _aio_consume(bootstrap, topic, partitions, expected, timeout, extra):
                                                                                 r.timestamp_type)
                     out[tp.partition].append((r.offset, r.key, r.value, list(r.headers or ()), r.timestamp))
                     count += 1
+            progress["count"] = count
+        progress["stage"] = "end_offsets (ListOffsets)"
         ends = await c.end_offsets(tps)
         for tp in tps:
             assert ends[tp] == len(out[tp.partition]), "aiokafka: end offset of p%d is %d but %d consumed" % (
@@ -263,9 +271,29 @@ async def _aio_consume(bootstrap, topic, partitions, expected, timeout, extra):
         await c.stop()
 
 
-def consume_aiokafka(bootstrap, topic, partitions, expected, timeout=120.0, **extra):
-    return asyncio.run(asyncio.wait_for(_aio_consume(bootstrap, topic, partitions, expected, timeout, extra),
-                                        timeout + 30))
+def consume_aiokafka(bootstrap, topic, partitions, expected, timeout=45.0, **extra):
+    progress = {"stage": "start (bootstrap/metadata)", "count": 0}
+    try:
+        return asyncio.run(asyncio.wait_for(
+            _aio_consume(bootstrap, topic, partitions, expected, timeout, extra, progress), timeout + 10))
+    except asyncio.TimeoutError:
+        raise AssertionError("aiokafka consumer stuck in %s after %.0fs with %d/%d records from %s"
+                             % (progress["stage"], timeout + 10, progress["count"], expected, topic)) from None
+
+
+CODEC_IDS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
+
+
+def stored_codecs(addr, topic, partition=0):
+    """Compression ids of the batches the broker serves from the start of a partition (raw Fetch v4)."""
+    import helpers
+    s = helpers.connect(addr)
+    try:
+        part = helpers.fetch_v4(s, topic, partition, 0, max_bytes=4 << 20, partition_max_bytes=4 << 20)
+    finally:
+        s.close()
+    assert part.error_code == 0, "raw fetch of %s-%d: error %d" % (topic, partition, part.error_code)
+    return sorted({b.attributes & 7 for b in helpers.parse_batches(part.records or b"")})
 
 
 PRODUCERS = {

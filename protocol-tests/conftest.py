@@ -19,7 +19,7 @@ def broker():
     yield b
     problem = b.close()
     if problem:
-        pytest.fail("%s; log tail:\n%s" % (problem, b.log_tail()))
+        pytest.fail(problem)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ fixtures in conftest.py and the message generator shared by the client tests.
 """
 
 import os
+import shutil
 import signal
 import socket
 import struct
@@ -725,7 +726,8 @@ class Broker:
         if self.proc is not None:
             if self.proc.poll() is not None:
                 if self.proc.returncode not in (0, -signal.SIGKILL, -signal.SIGTERM) and self.starts:
-                    problem = "gregor had exited on its own with code %s" % self.proc.returncode
+                    problem = "gregor had exited on its own with code %s; log tail:\n%s" % (
+                        self.proc.returncode, self.log_tail())
             else:
                 self.proc.send_signal(signal.SIGTERM)
                 try:
@@ -737,9 +739,13 @@ class Broker:
             self._log.close()
         if self in ACTIVE_BROKERS:
             ACTIVE_BROKERS.remove(self)
+        if not os.environ.get("PT_KEEP_DATA"):
+            shutil.rmtree(self._tmp, ignore_errors=True)
         return problem
 
     def log_tail(self, lines=120, max_chars=20000):
+        """The last lines of the broker log, preceded by its first panic /
+        allocation-failure / ERROR lines so a backtrace cannot hide the cause."""
         try:
             with open(self.log_path, "rb") as f:
                 f.seek(0, os.SEEK_END)
@@ -748,8 +754,13 @@ class Broker:
                 data = f.read().decode("utf-8", "replace")
         except OSError:
             return "(no log)"
-        tail = "\n".join(data.splitlines()[-lines:])
-        return tail[-max_chars:]
+        all_lines = data.splitlines()
+        notable = [ln for ln in all_lines
+                   if "panicked" in ln or "memory allocation" in ln or " ERROR " in ln or "FATAL" in ln][:15]
+        tail = "\n".join(all_lines[-lines:])[-max_chars:]
+        if notable:
+            return "notable lines:\n%s\n--- last %d lines:\n%s" % ("\n".join(notable), lines, tail)
+        return tail
 
     def log_text(self):
         try:

@@ -8,7 +8,8 @@ import time
 import pytest
 
 import helpers
-from clients import (CODECS, CONSUMERS, PRODUCERS, consume_confluent, create_topic, produce_confluent)
+from clients import (CODEC_IDS, CODECS, CONSUMERS, PRODUCERS, consume_confluent, create_topic, produce_confluent,
+                     stored_codecs)
 from helpers import make_messages, summary, unique_topic, verify_consumed
 
 PARTITIONS = 3
@@ -35,6 +36,16 @@ def test_roundtrip(broker, client, codec):
     summary("client=%s codec=%s produced=%d consumed=%d (produce %.1fs, consume %.1fs)"
             % (client, codec, len(delivered), got, t1 - t0, t2 - t1))
     verify_consumed(msgs, delivered, consumed, "%s/%s" % (client, codec))
+    assert_codec_used(broker, topic, client, codec)
+
+
+def assert_codec_used(broker, topic, client, codec):
+    """The batches really are compressed with the codec asked for.  (librdkafka
+    silently sends LZ4 uncompressed when the broker's ApiVersions lacks
+    FindCoordinator, its marker for LZ4 support.)"""
+    got = stored_codecs(broker.addr, topic, 0)
+    assert got == [CODEC_IDS[codec]], "%s asked for %s (%d) but partition 0 holds batches with compression %r" % (
+        client, codec, CODEC_IDS[codec], got)
 
 
 CROSS = [
@@ -59,6 +70,7 @@ def test_cross_client(broker, producer, consumer, codec):
     summary("cross producer=%s consumer=%s codec=%s produced=%d consumed=%d"
             % (producer, consumer, codec, len(delivered), got))
     verify_consumed(msgs, delivered, consumed, "%s->%s/%s" % (producer, consumer, codec))
+    assert_codec_used(broker, topic, producer, codec)
 
 
 @pytest.mark.parametrize("acks", ["0", "1", "all"])

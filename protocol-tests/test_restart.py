@@ -14,7 +14,8 @@ PARTITIONS = 3
 
 def describe(bootstrap, topic):
     """(topic_id string, partition count) via DescribeTopics."""
-    desc = ck_admin(bootstrap).describe_topics(TopicCollection([topic]), request_timeout=10)[topic].result(15)
+    admin = ck_admin(bootstrap)  # keep a reference until the future resolves
+    desc = admin.describe_topics(TopicCollection([topic]), request_timeout=10)[topic].result(15)
     return str(desc.topic_id), len(desc.partitions)
 
 
@@ -157,7 +158,8 @@ def test_deleted_topic_stays_deleted_after_restart(broker_factory):
     create_topic(b.bootstrap, keep, 1)
     create_topic(b.bootstrap, gone, 1)
     produce_one(b.bootstrap, gone, 0, b"x")
-    ck_admin(b.bootstrap).delete_topics([gone], operation_timeout=20)[gone].result(30)
+    admin = ck_admin(b.bootstrap)
+    admin.delete_topics([gone], operation_timeout=20)[gone].result(30)
     b.kill9()
     b.start()
     topics = ck_admin(b.bootstrap).list_topics(timeout=10).topics

@@ -14,9 +14,8 @@ pub fn log_error_code(err: &LogError) -> i16 {
         LogError::CorruptMessage(_) => ResponseError::CorruptMessage,
         LogError::MessageTooLarge { .. } => ResponseError::MessageTooLarge,
         LogError::InvalidRecord(_) => ResponseError::InvalidRecord,
-        LogError::Io(_) => ResponseError::KafkaStorageError,
-        #[allow(unreachable_patterns)]
-        _ => ResponseError::UnknownServerError,
+        LogError::UnsupportedMagic(_) => ResponseError::UnsupportedForMessageFormat,
+        LogError::CorruptLog { .. } | LogError::Io(_) => ResponseError::KafkaStorageError,
     };
     kind.code()
 }

@@ -4,6 +4,7 @@
 //! file per API) → `replica`/`log` (partition data) and `cluster` (metadata
 //! on Raft). See docs/architecture.md.
 
+pub mod alloc;
 pub mod broker;
 pub mod cluster;
 pub mod config;
@@ -15,3 +16,9 @@ pub mod record;
 pub mod replica;
 pub mod server;
 pub mod topic_config;
+
+/// Unit tests run under the broker's allocator too, so decoding tests see
+/// the same behaviour as the binary.
+#[cfg(test)]
+#[global_allocator]
+static TEST_ALLOCATOR: alloc::GuardedAlloc = alloc::GuardedAlloc;

@@ -11,6 +11,11 @@ use gregor::broker::Broker;
 use gregor::config::{read_properties_file, BrokerConfig};
 use gregor::server::{run_listeners, Shutdown};
 
+/// Survives the absurd up-front allocations a malformed request can ask
+/// of the protocol decoder (see `gregor::alloc`).
+#[global_allocator]
+static ALLOCATOR: gregor::alloc::GuardedAlloc = gregor::alloc::GuardedAlloc;
+
 /// Longest the broker waits for connections to finish their in-flight
 /// requests at shutdown before flushing and exiting anyway.
 const SHUTDOWN_DRAIN_MS: u64 = 800;

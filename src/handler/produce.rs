@@ -64,6 +64,12 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Outcom
                 partitions.push(out);
                 continue;
             };
+            if let Err(message) = single_batch(&records) {
+                out.error_code = ResponseError::InvalidRecord.code();
+                out.error_message = Some(StrBytes::from_string(message));
+                partitions.push(out);
+                continue;
+            }
             let result = partition
                 .with_log(|log| log.append(&records, partition.leader_epoch, now_ms()));
             match result {
@@ -95,4 +101,17 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Outcom
         return Outcome::NoResponse;
     }
     ctx.respond(&ProduceResponse::default().with_responses(responses))
+}
+
+/// Since Produce v3, Kafka requires exactly one record batch per partition
+/// (it keeps a producer's sequence checks and offsets simple); more is
+/// INVALID_RECORD. Damage inside the batch is left to the log's validation.
+fn single_batch(records: &[u8]) -> Result<(), String> {
+    match crate::record::parse_header(records) {
+        Ok(header) if header.total_bytes() < records.len() as u64 => Err(format!(
+            "produce request carries more than one record batch ({} bytes after the first)",
+            records.len() as u64 - header.total_bytes()
+        )),
+        _ => Ok(()),
+    }
 }

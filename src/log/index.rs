@@ -47,7 +47,12 @@ pub(crate) struct OffsetIndex {
 }
 
 impl OffsetIndex {
-    pub(crate) fn open(path: &Path, base_offset: i64, truncate: bool, faults: &Arc<Faults>) -> io::Result<Self> {
+    pub(crate) fn open(
+        path: &Path,
+        base_offset: i64,
+        truncate: bool,
+        faults: &Arc<Faults>,
+    ) -> io::Result<Self> {
         let file = DataFile::open(path, truncate, faults)?;
         let len = file.len()?;
         let mut idx = OffsetIndex {
@@ -57,7 +62,10 @@ impl OffsetIndex {
             last: None,
         };
         if len % OFFSET_ENTRY_BYTES != 0 {
-            return Err(bad(idx.file.path(), "size is not a multiple of the entry size"));
+            return Err(bad(
+                idx.file.path(),
+                "size is not a multiple of the entry size",
+            ));
         }
         if idx.entries > 0 {
             idx.last = Some(idx.entry(idx.entries - 1)?);
@@ -90,7 +98,11 @@ impl OffsetIndex {
     }
 
     /// Largest binary-search result: greatest `i` with `key(entry i) <= target`.
-    fn floor(&self, target: u64, key: impl Fn((i64, u64)) -> u64) -> io::Result<Option<(i64, u64)>> {
+    fn floor(
+        &self,
+        target: u64,
+        key: impl Fn((i64, u64)) -> u64,
+    ) -> io::Result<Option<(i64, u64)>> {
         let (mut lo, mut hi) = (0u64, self.entries);
         let mut found = None;
         while lo < hi {
@@ -108,7 +120,10 @@ impl OffsetIndex {
 
     /// Position of a batch starting at or before `offset` (0 if none is indexed).
     pub(crate) fn lookup(&self, offset: i64) -> io::Result<u64> {
-        let Some(r) = offset.checked_sub(self.base_offset).and_then(|d| u64::try_from(d).ok()) else {
+        let Some(r) = offset
+            .checked_sub(self.base_offset)
+            .and_then(|d| u64::try_from(d).ok())
+        else {
             return Ok(0);
         };
         let base = self.base_offset;
@@ -148,7 +163,11 @@ impl OffsetIndex {
     pub(crate) fn truncate_entries(&mut self, count: u64) -> io::Result<()> {
         self.file.set_len(count * OFFSET_ENTRY_BYTES)?;
         self.entries = count;
-        self.last = if count > 0 { Some(self.entry(count - 1)?) } else { None };
+        self.last = if count > 0 {
+            Some(self.entry(count - 1)?)
+        } else {
+            None
+        };
         Ok(())
     }
 
@@ -174,7 +193,12 @@ pub(crate) struct TimeIndex {
 }
 
 impl TimeIndex {
-    pub(crate) fn open(path: &Path, base_offset: i64, truncate: bool, faults: &Arc<Faults>) -> io::Result<Self> {
+    pub(crate) fn open(
+        path: &Path,
+        base_offset: i64,
+        truncate: bool,
+        faults: &Arc<Faults>,
+    ) -> io::Result<Self> {
         let file = DataFile::open(path, truncate, faults)?;
         let len = file.len()?;
         let mut idx = TimeIndex {
@@ -184,7 +208,10 @@ impl TimeIndex {
             last: None,
         };
         if len % TIME_ENTRY_BYTES != 0 {
-            return Err(bad(idx.file.path(), "size is not a multiple of the entry size"));
+            return Err(bad(
+                idx.file.path(),
+                "size is not a multiple of the entry size",
+            ));
         }
         if idx.entries > 0 {
             idx.last = Some(idx.entry(idx.entries - 1)?);
@@ -210,7 +237,10 @@ impl TimeIndex {
     pub(crate) fn check(&self, next_offset: i64) -> io::Result<()> {
         match self.last {
             Some((_, o)) if o < self.base_offset || o >= next_offset.max(self.base_offset + 1) => {
-                Err(bad(self.file.path(), "last entry points outside the segment"))
+                Err(bad(
+                    self.file.path(),
+                    "last entry points outside the segment",
+                ))
             }
             _ => Ok(()),
         }
@@ -258,7 +288,11 @@ impl TimeIndex {
     pub(crate) fn truncate_entries(&mut self, count: u64) -> io::Result<()> {
         self.file.set_len(count * TIME_ENTRY_BYTES)?;
         self.entries = count;
-        self.last = if count > 0 { Some(self.entry(count - 1)?) } else { None };
+        self.last = if count > 0 {
+            Some(self.entry(count - 1)?)
+        } else {
+            None
+        };
         Ok(())
     }
 

@@ -25,8 +25,8 @@ use std::sync::Arc;
 
 pub use crate::record::TimestampType;
 use crate::record::{
-    parse_header, set_base_offset, set_max_timestamp_and_recompute_crc,
-    set_partition_leader_epoch, validate_batches, BatchHeader, RecordError,
+    parse_header, set_base_offset, set_max_timestamp_and_recompute_crc, set_partition_leader_epoch,
+    validate_batches, BatchHeader, RecordError,
 };
 use io::Faults;
 use recovery::RecoveryPoint;
@@ -300,7 +300,7 @@ impl PartitionLog {
         if self.unflushed_messages >= self.config.flush_messages {
             self.flush_at(now_ms)?;
         } else {
-            self.maybe_flush(now_ms)?;
+            self.flush_if_due(now_ms)?;
         }
         Ok(AppendInfo {
             base_offset: first,
@@ -374,12 +374,50 @@ impl PartitionLog {
         Ok(())
     }
 
-    /// Applies the flush_ms policy; call periodically.
+    /// Applies the flush_ms policy; call periodically. Also fsyncs segments rolled since
+    /// the last flush (Kafka flushes a segment when it rolls, asynchronously; doing it
+    /// here keeps the fsync off the append path) so restart recovery only has to scan
+    /// the active segment.
     pub fn maybe_flush(&mut self, now_ms: i64) -> Result<(), LogError> {
+        if !self.flush_if_due(now_ms)? {
+            self.flush_rolled_segments()?;
+        }
+        Ok(())
+    }
+
+    /// The flush_ms rule alone (checked on append too). Returns whether it flushed.
+    fn flush_if_due(&mut self, now_ms: i64) -> Result<bool, LogError> {
         let due = now_ms.saturating_sub(self.last_flush_ms) >= self.config.flush_ms;
         if due && self.log_end_offset() > self.recovery_point {
             self.flush_at(now_ms)?;
+            return Ok(true);
         }
+        Ok(false)
+    }
+
+    /// fsyncs non-active segments holding unflushed data and moves the recovery point
+    /// to the active segment's base (the active segment itself stays unflushed).
+    fn flush_rolled_segments(&mut self) -> Result<(), LogError> {
+        let active_base = self.active().base_offset;
+        if self.recovery_point >= active_base {
+            return Ok(());
+        }
+        let rp = self.recovery_point;
+        let last = self.segments.len() - 1;
+        for seg in &self.segments[..last] {
+            if seg.t.next_offset > rp {
+                seg.sync()?;
+            }
+        }
+        io::sync_dir(&self.dir)?;
+        // The active segment is durable up to 0 bytes: reopening rescans all of it.
+        let point = RecoveryPoint {
+            offset: active_base,
+            segment_base: active_base,
+            segment_size: 0,
+        };
+        recovery::write_checkpoint(&self.dir, point)?;
+        self.recovery_point = active_base;
         Ok(())
     }
 

@@ -16,7 +16,12 @@ impl PartitionLog {
     /// continuing (across segments) while the total stays within `max_bytes`. If the first
     /// batch alone is larger, it is returned only when `min_one_batch` is set (so a
     /// consumer can always make progress). `offset == log_end_offset` gives an empty slice.
-    pub fn read(&self, offset: i64, max_bytes: u64, min_one_batch: bool) -> Result<ReadSlice, LogError> {
+    pub fn read(
+        &self,
+        offset: i64,
+        max_bytes: u64,
+        min_one_batch: bool,
+    ) -> Result<ReadSlice, LogError> {
         let end = self.log_end_offset();
         if offset < self.log_start_offset || offset > end {
             return Err(LogError::OffsetOutOfRange {
@@ -32,14 +37,18 @@ impl PartitionLog {
         let first = self.segment_for(offset);
         let mut found = false;
         for (i, seg) in self.segments.iter().enumerate().skip(first) {
-            let mut pos = if i == first { seg.index.lookup(offset)? } else { 0 };
+            let mut pos = if i == first {
+                seg.index.lookup(offset)?
+            } else {
+                0
+            };
             let mut run: Option<(u64, u64)> = None; // (start, len) in this segment
             let mut done = false;
             while pos < seg.size() {
                 if found {
                     // Jump over whole batches that certainly fit, using the index as a map of
                     // batch boundaries, so large fetches scan only ~one index interval.
-                    let budget = max_bytes - out.total_bytes;
+                    let budget = max_bytes.saturating_sub(out.total_bytes);
                     if let Some(p) = seg.index.position_floor(pos.saturating_add(budget))? {
                         if p > pos && p <= seg.size() {
                             run.get_or_insert((pos, 0)).1 += p - pos;
@@ -93,7 +102,10 @@ impl PartitionLog {
             if seg.t.max_timestamp < timestamp_ms || seg.size() == 0 {
                 continue;
             }
-            let from = seg.time_index.lookup_before(timestamp_ms)?.unwrap_or(seg.base_offset);
+            let from = seg
+                .time_index
+                .lookup_before(timestamp_ms)?
+                .unwrap_or(seg.base_offset);
             let mut pos = seg.index.lookup(from)?;
             while pos < seg.size() {
                 let h = seg.header_at(pos)?;
@@ -116,7 +128,7 @@ impl PartitionLog {
     pub fn max_timestamp(&self) -> Result<Option<(i64, i64)>, LogError> {
         let mut best: Option<&Segment> = None;
         for seg in &self.segments {
-            if seg.size() > 0 && best.map_or(true, |b| seg.t.max_timestamp > b.t.max_timestamp) {
+            if seg.size() > 0 && best.is_none_or(|b| seg.t.max_timestamp > b.t.max_timestamp) {
                 best = Some(seg);
             }
         }

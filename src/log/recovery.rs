@@ -19,7 +19,9 @@ use super::segment::{
     parse_file_name, Segment, Tracker, INDEX_SUFFIX, LOG_SUFFIX, NO_TIMESTAMP, TIME_INDEX_SUFFIX,
 };
 use super::LogError;
-use crate::record::{parse_header, ATTRIBUTES_OFFSET, BATCH_HEADER_BYTES, MIN_BATCH_LENGTH, RECORD_BATCH_MAGIC};
+use crate::record::{
+    parse_header, ATTRIBUTES_OFFSET, BATCH_HEADER_BYTES, MIN_BATCH_LENGTH, RECORD_BATCH_MAGIC,
+};
 
 /// Name of the per-partition recovery checkpoint file.
 pub(crate) const RECOVERY_POINT_FILE: &str = "recovery-point";
@@ -96,16 +98,13 @@ fn load_trusted(seg: &mut Segment) -> Result<(), LogError> {
     if let Some((ts, off)) = seg.time_index.last() {
         (t.max_timestamp, t.max_timestamp_offset, t.last_time_entry) = (ts, off, ts);
     }
-    let (mut pos, expect) = seg
-        .index
-        .last()
-        .map_or((0, None), |(o, p)| (p, Some(o)));
+    let (mut pos, expect) = seg.index.last().map_or((0, None), |(o, p)| (p, Some(o)));
     let start = pos;
     seg.t = t;
     while pos < size {
         let h = seg.header_at(pos)?;
         let consistent = h.base_offset >= seg.t.next_offset
-            && (pos != start || expect.map_or(true, |o| o == h.base_offset));
+            && (pos != start || expect.is_none_or(|o| o == h.base_offset));
         if !consistent {
             return Err(io::Error::other("batch offsets disagree with the index").into());
         }
@@ -153,7 +152,11 @@ pub(crate) fn recover_segment(seg: &mut Segment, interval: u32) -> Result<u64, L
             break;
         }
         let rel_ok = h.last_offset() - base <= i64::from(u32::MAX);
-        if h.base_offset < t.next_offset || h.last_offset_delta < 0 || h.records_count < 0 || !rel_ok {
+        if h.base_offset < t.next_offset
+            || h.last_offset_delta < 0
+            || h.records_count < 0
+            || !rel_ok
+        {
             problem = Some("offsets out of order");
             break;
         }
@@ -282,7 +285,10 @@ pub(crate) fn load(dir: &Path, interval: u32, faults: &Arc<Faults>) -> Result<Lo
     let mut kept = Vec::with_capacity(segments.len());
     for (i, seg) in segments.into_iter().enumerate() {
         if i != last && seg.size() == 0 {
-            tracing::warn!(segment = seg.base_offset, "removing empty non-active segment");
+            tracing::warn!(
+                segment = seg.base_offset,
+                "removing empty non-active segment"
+            );
             seg.delete_files()?;
         } else {
             kept.push(seg);

@@ -12,7 +12,7 @@ use super::index::{OffsetIndex, TimeIndex};
 use super::io::{DataFile, Faults};
 use super::LogError;
 use crate::record::{
-    parse_header, BatchHeader, MIN_BATCH_LENGTH, RECORD_BATCH_MAGIC, BATCH_HEADER_BYTES,
+    parse_header, BatchHeader, BATCH_HEADER_BYTES, MIN_BATCH_LENGTH, RECORD_BATCH_MAGIC,
 };
 
 /// Sentinel for "no timestamp", as in Kafka (RecordBatch.NO_TIMESTAMP).
@@ -102,9 +102,14 @@ impl Segment {
 
     /// Opens the three files. `fresh` truncates them (new segment). State is empty; the
     /// loader or recovery fills it in.
-    pub(crate) fn open(dir: &Path, base: i64, fresh: bool, faults: &Arc<Faults>) -> io::Result<Segment> {
+    pub(crate) fn open(
+        dir: &Path,
+        base: i64,
+        fresh: bool,
+        faults: &Arc<Faults>,
+    ) -> io::Result<Segment> {
         let [log, index, time] = Self::paths(dir, base);
-        let mut indexes_suspect = !fresh && !(index.exists() && time.exists());
+        let mut indexes_suspect = !(fresh || index.exists() && time.exists());
         let log = DataFile::open(&log, fresh, faults)?;
         // A corrupt index must not stop the log opening: it is emptied and the segment
         // flagged so the loader rebuilds it by scanning.
@@ -167,7 +172,8 @@ impl Segment {
     /// Reads a whole batch into memory. Only for paths that need record contents
     /// (timestamp lookups), never for fetch.
     pub(crate) fn read_batch(&self, position: u64, h: &BatchHeader) -> Result<Vec<u8>, LogError> {
-        let len = usize::try_from(h.total_bytes()).map_err(|_| io::Error::other("batch too large"))?;
+        let len =
+            usize::try_from(h.total_bytes()).map_err(|_| io::Error::other("batch too large"))?;
         let mut buf = vec![0u8; len];
         self.log.read_exact_at(&mut buf, position)?;
         Ok(buf)

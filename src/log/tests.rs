@@ -40,7 +40,8 @@ fn seg_path(dir: &Path, base: i64, suffix: &str) -> std::path::PathBuf {
 /// Appends `n` batches of 3 records each with timestamps 1000 + 10*i.
 fn fill(log: &mut PartitionLog, n: usize) {
     for i in 0..n {
-        log.append(&simple_batch(3, 1000 + 10 * i as i64), 5, 0).unwrap();
+        log.append(&simple_batch(3, 1000 + 10 * i as i64), 5, 0)
+            .unwrap();
     }
 }
 
@@ -52,7 +53,10 @@ fn append_and_read_back_byte_for_byte() {
     let a = simple_batch(2, 100);
     let b = simple_batch(3, 200);
     let info = log.append(&a, 7, 1).unwrap();
-    assert_eq!((info.base_offset, info.last_offset, info.record_count), (0, 1, 2));
+    assert_eq!(
+        (info.base_offset, info.last_offset, info.record_count),
+        (0, 1, 2)
+    );
     assert_eq!(info.log_append_time_ms, -1);
     let info = log.append(&b, 7, 1).unwrap();
     assert_eq!((info.base_offset, info.last_offset), (2, 4));
@@ -77,7 +81,10 @@ fn multi_batch_append() {
     let mut log = PartitionLog::open(dir.path(), cfg()).unwrap();
     let two = [simple_batch(2, 1), simple_batch(4, 2)].concat();
     let info = log.append(&two, 0, 0).unwrap();
-    assert_eq!((info.base_offset, info.last_offset, info.record_count), (0, 5, 6));
+    assert_eq!(
+        (info.base_offset, info.last_offset, info.record_count),
+        (0, 5, 6)
+    );
     let s = log.read(0, u64::MAX, false).unwrap();
     assert_eq!(batch_ranges(&bytes_of(&s)), vec![(0, 1), (2, 5)]);
 }
@@ -94,7 +101,10 @@ fn read_from_middle_of_batch_returns_whole_batch() {
         log.read(13, 100, true),
         Err(LogError::OffsetOutOfRange { offset: 13, .. })
     ));
-    assert!(matches!(log.read(-1, 100, true), Err(LogError::OffsetOutOfRange { .. })));
+    assert!(matches!(
+        log.read(-1, 100, true),
+        Err(LogError::OffsetOutOfRange { .. })
+    ));
 }
 
 #[test]
@@ -130,7 +140,10 @@ fn rolls_on_segment_bytes() {
     fill(&mut log, 5);
     assert_eq!(log.segment_count(), 3);
     for base in [0, 6, 12] {
-        assert!(seg_path(dir.path(), base, ".log").exists(), "segment {base}");
+        assert!(
+            seg_path(dir.path(), base, ".log").exists(),
+            "segment {base}"
+        );
         assert!(seg_path(dir.path(), base, ".index").exists());
         assert!(seg_path(dir.path(), base, ".timeindex").exists());
     }
@@ -140,7 +153,10 @@ fn rolls_on_segment_bytes() {
     assert_eq!(batch_ranges(&bytes_of(&s)).len(), 5);
     // An append larger than a segment is refused.
     let big = [simple_batch(3, 0), simple_batch(3, 0), simple_batch(3, 0)].concat();
-    assert!(matches!(log.append(&big, 0, 0), Err(LogError::MessageTooLarge { .. })));
+    assert!(matches!(
+        log.append(&big, 0, 0),
+        Err(LogError::MessageTooLarge { .. })
+    ));
 }
 
 #[test]
@@ -184,12 +200,21 @@ fn index_lookup_across_many_segments() {
         batches.push((info.base_offset, info.last_offset));
     }
     assert!(log.segment_count() > 10);
-    assert!(fs::metadata(seg_path(dir.path(), 0, ".index")).unwrap().len() > 0);
+    assert!(
+        fs::metadata(seg_path(dir.path(), 0, ".index"))
+            .unwrap()
+            .len()
+            > 0
+    );
     let check = |log: &PartitionLog| {
         for &(base, last) in &batches {
             for o in base..=last {
                 let s = log.read(o, 1, true).unwrap();
-                assert_eq!(batch_ranges(&bytes_of(&s)), vec![(base, last)], "offset {o}");
+                assert_eq!(
+                    batch_ranges(&bytes_of(&s)),
+                    vec![(base, last)],
+                    "offset {o}"
+                );
             }
         }
         // One big read returns everything, in order, whole.
@@ -200,7 +225,10 @@ fn index_lookup_across_many_segments() {
             let s = log.read(start, budget, true).unwrap();
             let got = batch_ranges(&bytes_of(&s));
             assert!(s.total_bytes <= budget);
-            let i = batches.iter().position(|&(b, l)| b <= start && start <= l).unwrap();
+            let i = batches
+                .iter()
+                .position(|&(b, l)| b <= start && start <= l)
+                .unwrap();
             assert_eq!(got, batches[i..i + got.len()].to_vec());
             // Next batch would not have fit.
             if let Some(&(b, _)) = batches.get(i + got.len()) {
@@ -224,16 +252,28 @@ fn crc_failure_writes_nothing() {
     let mut bad = simple_batch(2, 0);
     let n = bad.len();
     bad[n - 1] ^= 1;
-    assert!(matches!(log.append(&bad, 0, 0), Err(LogError::CorruptMessage(_))));
+    assert!(matches!(
+        log.append(&bad, 0, 0),
+        Err(LogError::CorruptMessage(_))
+    ));
     let good_then_bad = [simple_batch(1, 0), bad].concat();
-    assert!(matches!(log.append(&good_then_bad, 0, 0), Err(LogError::CorruptMessage(_))));
+    assert!(matches!(
+        log.append(&good_then_bad, 0, 0),
+        Err(LogError::CorruptMessage(_))
+    ));
     let mut old = simple_batch(1, 0);
     old[16] = 1;
-    assert!(matches!(log.append(&old, 0, 0), Err(LogError::UnsupportedMagic(1))));
+    assert!(matches!(
+        log.append(&old, 0, 0),
+        Err(LogError::UnsupportedMagic(1))
+    ));
     assert_eq!(log.log_end_offset(), 3);
     let len = simple_batch(3, 0).len() as u64;
     assert_eq!(log.size_bytes(), len);
-    assert_eq!(fs::metadata(seg_path(dir.path(), 0, ".log")).unwrap().len(), len);
+    assert_eq!(
+        fs::metadata(seg_path(dir.path(), 0, ".log")).unwrap().len(),
+        len
+    );
 }
 
 #[test]
@@ -270,7 +310,10 @@ fn log_append_time_patching_keeps_crc_valid() {
     let h = validate_batches(&bytes).unwrap()[0];
     assert_eq!(h.max_timestamp, 777_000);
     assert_eq!(h.timestamp_type(), TimestampType::LogAppendTime);
-    assert_eq!(log.offset_for_timestamp(777_000).unwrap(), Some((0, 777_000)));
+    assert_eq!(
+        log.offset_for_timestamp(777_000).unwrap(),
+        Some((0, 777_000))
+    );
     assert_eq!(log.max_timestamp().unwrap(), Some((0, 777_000)));
     drop(log);
     // Recovery re-validates the CRC of the patched batch.
@@ -299,7 +342,10 @@ fn timestamp_lookups() {
     let mut expected: Vec<(i64, i64)> = Vec::new(); // (offset, ts)
     for i in 0..20i64 {
         let ts = [100 + i * 10, 95 + i * 10, 105 + i * 10];
-        let recs: Vec<TestRecord> = ts.iter().map(|&t| TestRecord::new(None, Some(b"v"), t)).collect();
+        let recs: Vec<TestRecord> = ts
+            .iter()
+            .map(|&t| TestRecord::new(None, Some(b"v"), t))
+            .collect();
         let b = build_batch(codecs[i as usize % 5], &recs);
         let info = log.append(&b, 0, 0).unwrap();
         for (k, &t) in ts.iter().enumerate() {
@@ -308,13 +354,38 @@ fn timestamp_lookups() {
     }
     // A later batch repeats the maximum: the earliest record wins.
     let max = expected.iter().map(|e| e.1).max().unwrap();
-    let info = log.append(&build_batch(Compression::Lz4, &[TestRecord::new(None, None, max)]), 0, 0).unwrap();
+    let info = log
+        .append(
+            &build_batch(Compression::Lz4, &[TestRecord::new(None, None, max)]),
+            0,
+            0,
+        )
+        .unwrap();
     expected.push((info.base_offset, max));
     assert!(log.segment_count() > 2);
     let check = |log: &PartitionLog| {
-        for target in [0, 94, 95, 96, 100, 101, 150, 155, 156, 294, 295, 296, max, max + 1] {
+        for target in [
+            0,
+            94,
+            95,
+            96,
+            100,
+            101,
+            150,
+            155,
+            156,
+            294,
+            295,
+            296,
+            max,
+            max + 1,
+        ] {
             let want = expected.iter().find(|e| e.1 >= target).copied();
-            assert_eq!(log.offset_for_timestamp(target).unwrap(), want, "target {target}");
+            assert_eq!(
+                log.offset_for_timestamp(target).unwrap(),
+                want,
+                "target {target}"
+            );
         }
         let want = expected.iter().find(|e| e.1 == max).copied();
         assert_eq!(log.max_timestamp().unwrap(), want);
@@ -336,7 +407,10 @@ fn reopen_after_close_keeps_offsets() {
     let mut log = PartitionLog::open(dir.path(), cfg()).unwrap();
     assert_eq!(log.log_end_offset(), 30);
     assert_eq!(bytes_of(&log.read(0, u64::MAX, false).unwrap()), before);
-    assert_eq!(log.append(&simple_batch(1, 0), 0, 0).unwrap().base_offset, 30);
+    assert_eq!(
+        log.append(&simple_batch(1, 0), 0, 0).unwrap().base_offset,
+        30
+    );
 }
 
 #[test]
@@ -353,8 +427,14 @@ fn recovery_truncates_torn_tail() {
     assert_eq!(log.log_end_offset(), 12);
     let one = simple_batch(3, 0).len() as u64;
     assert_eq!(fs::metadata(&path).unwrap().len(), one * 4);
-    assert_eq!(log.append(&simple_batch(2, 0), 0, 0).unwrap().base_offset, 12);
-    assert_eq!(batch_ranges(&bytes_of(&log.read(9, u64::MAX, false).unwrap())), vec![(9, 11), (12, 13)]);
+    assert_eq!(
+        log.append(&simple_batch(2, 0), 0, 0).unwrap().base_offset,
+        12
+    );
+    assert_eq!(
+        batch_ranges(&bytes_of(&log.read(9, u64::MAX, false).unwrap())),
+        vec![(9, 11), (12, 13)]
+    );
 }
 
 #[test]
@@ -371,7 +451,11 @@ fn recovery_truncates_at_crc_mismatch_and_drops_later_segments() {
     drop(log);
     // Flip a record byte in the second batch of segment 12.
     let path = seg_path(dir.path(), 12, ".log");
-    let f = fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
     let at = one + one - 3;
     let mut b = [0u8];
     f.read_exact_at(&mut b, at).unwrap();
@@ -425,7 +509,10 @@ fn recovery_handles_empty_dir_and_leftover_empty_segments() {
     assert_eq!(log.log_end_offset(), 6);
     assert!(!seg_path(&sub, 99, ".index").exists());
     assert!(!sub.join("recovery-point.tmp").exists());
-    assert_eq!(log.append(&simple_batch(1, 0), 0, 0).unwrap().base_offset, 6);
+    assert_eq!(
+        log.append(&simple_batch(1, 0), 0, 0).unwrap().base_offset,
+        6
+    );
     log.close().unwrap();
     // Empty segment in the middle is dropped.
     fs::write(seg_path(&sub, 3, ".log"), b"").unwrap();
@@ -438,7 +525,11 @@ fn recovery_handles_empty_dir_and_leftover_empty_segments() {
     fs::write(seg_path(&sub, 20, ".log"), b"").unwrap();
     let log = PartitionLog::open(&sub, cfg()).unwrap();
     assert!(!seg_path(&sub, 10, ".log").exists());
-    assert_eq!(log.log_end_offset(), 20, "the last (empty) segment's base is the log end");
+    assert_eq!(
+        log.log_end_offset(),
+        20,
+        "the last (empty) segment's base is the log end"
+    );
 }
 
 #[test]
@@ -463,7 +554,10 @@ fn retention_by_time_and_bytes() {
     assert_eq!(log.apply_retention(2045).unwrap(), 2);
     assert_eq!(log.log_start_offset(), 12);
     assert!(!seg_path(dir.path(), 0, ".log").exists());
-    assert!(matches!(log.read(0, 100, true), Err(LogError::OffsetOutOfRange { .. })));
+    assert!(matches!(
+        log.read(0, 100, true),
+        Err(LogError::OffsetOutOfRange { .. })
+    ));
     // Ranges handed out before deletion still read.
     assert_eq!(batch_ranges(&bytes_of(&held)).len(), 10);
     // Never the active segment.
@@ -530,10 +624,18 @@ fn flushed_prefix_is_trusted_and_tail_recovered() {
     // Tear the tail of the unflushed last segment.
     let path = seg_path(dir.path(), 12, ".log");
     let len = fs::metadata(&path).unwrap().len();
-    fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(len - 1).unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(len - 1)
+        .unwrap();
     let log = PartitionLog::open(dir.path(), config).unwrap();
     assert_eq!(log.log_end_offset(), 15);
-    assert_eq!(batch_ranges(&bytes_of(&log.read(0, u64::MAX, false).unwrap())).len(), 5);
+    assert_eq!(
+        batch_ranges(&bytes_of(&log.read(0, u64::MAX, false).unwrap())).len(),
+        5
+    );
 }
 
 #[test]
@@ -543,9 +645,15 @@ fn short_write_leaves_log_consistent() {
     fill(&mut log, 3);
     let size = log.size_bytes();
     log.faults().fail_writes_after(10);
-    assert!(matches!(log.append(&simple_batch(3, 0), 0, 0), Err(LogError::Io(_))));
+    assert!(matches!(
+        log.append(&simple_batch(3, 0), 0, 0),
+        Err(LogError::Io(_))
+    ));
     assert_eq!((log.log_end_offset(), log.size_bytes()), (9, size));
-    assert_eq!(fs::metadata(seg_path(dir.path(), 0, ".log")).unwrap().len(), size);
+    assert_eq!(
+        fs::metadata(seg_path(dir.path(), 0, ".log")).unwrap().len(),
+        size
+    );
     // Index write failing after the log write succeeded also rolls back.
     let one = simple_batch(3, 0).len() as u64;
     log.faults().fail_writes_after(one);
@@ -553,12 +661,18 @@ fn short_write_leaves_log_consistent() {
     let index_len = fs::metadata(&index_path).unwrap().len();
     // With a 64-byte interval this append adds an index entry; the log write uses up
     // the budget so the index write fails.
-    assert!(matches!(log.append(&simple_batch(3, 0), 0, 0), Err(LogError::Io(_))));
+    assert!(matches!(
+        log.append(&simple_batch(3, 0), 0, 0),
+        Err(LogError::Io(_))
+    ));
     assert_eq!(fs::metadata(&index_path).unwrap().len(), index_len);
     assert_eq!((log.log_end_offset(), log.size_bytes()), (9, size));
     log.faults().clear();
     let now = (log.log_end_offset(), log.size_bytes());
-    assert_eq!(fs::metadata(seg_path(dir.path(), 0, ".log")).unwrap().len(), now.1);
+    assert_eq!(
+        fs::metadata(seg_path(dir.path(), 0, ".log")).unwrap().len(),
+        now.1
+    );
     log.faults().fail_syncs(true);
     assert!(log.flush().is_err());
     log.faults().clear();
@@ -581,5 +695,38 @@ fn reads_stay_valid_while_appends_continue() {
     fill(&mut log, 3);
     assert_eq!(bytes_of(&early), early_bytes);
     let s = log.read(3, u64::MAX, false).unwrap();
-    assert_eq!(batch_ranges(&bytes_of(&s)), vec![(3, 5), (6, 8), (9, 11), (12, 14)]);
+    assert_eq!(
+        batch_ranges(&bytes_of(&s)),
+        vec![(3, 5), (6, 8), (9, 11), (12, 14)]
+    );
+}
+
+#[test]
+fn maybe_flush_checkpoints_rolled_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = simple_batch(3, 0).len() as u64;
+    let config = LogConfig {
+        segment_bytes: one * 2,
+        ..cfg()
+    };
+    let mut log = PartitionLog::open(dir.path(), config.clone()).unwrap();
+    fill(&mut log, 5); // segments 0, 6, 12 (active, one batch)
+    log.maybe_flush(0).unwrap();
+    assert_eq!(
+        fs::read_to_string(dir.path().join("recovery-point")).unwrap(),
+        "1 12 12 0\n"
+    );
+    fill(&mut log, 1);
+    drop(log);
+    let path = seg_path(dir.path(), 12, ".log");
+    let len = fs::metadata(&path).unwrap().len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(len - 1)
+        .unwrap();
+    let log = PartitionLog::open(dir.path(), config).unwrap();
+    assert_eq!(log.log_end_offset(), 15);
+    assert_eq!(log.log_start_offset(), 0);
 }

@@ -137,6 +137,15 @@ mod tests {
         assert_eq!(req.header.correlation_id, 42);
     }
 
+    /// A Metadata v0 request claiming 2^31-1 topics (~150 GB pre-sized by the
+    /// decoder) in 4 bytes: it must fail cleanly; without `crate::alloc`
+    /// this aborts the process.
+    #[test]
+    fn absurd_array_lengths_are_errors() {
+        let frame = Bytes::from_static(&[0, 3, 0, 0, 0, 0, 0, 1, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff, 0]);
+        assert!(decode_request(frame).is_err());
+    }
+
     #[test]
     fn truncated_bodies_are_errors() {
         // Metadata v1 header followed by half an array length.

@@ -97,7 +97,9 @@ fn snappy_raw_decompress(data: &[u8], budget: usize) -> Result<Vec<u8>, RecordEr
             "decompressed size exceeds {MAX_DECOMPRESSED_BYTES} bytes"
         )));
     }
-    snap::raw::Decoder::new().decompress_vec(data).map_err(dec_err)
+    snap::raw::Decoder::new()
+        .decompress_vec(data)
+        .map_err(dec_err)
 }
 
 /// Body after the xerial header: repeated (u32 BE compressed length, raw snappy block).
@@ -105,7 +107,9 @@ fn snappy_xerial_decompress(mut blocks: &[u8]) -> Result<Vec<u8>, RecordError> {
     let mut out = Vec::new();
     while !blocks.is_empty() {
         if blocks.len() < 4 {
-            return Err(RecordError::Decompress("truncated xerial block length".into()));
+            return Err(RecordError::Decompress(
+                "truncated xerial block length".into(),
+            ));
         }
         let len = u32::from_be_bytes([blocks[0], blocks[1], blocks[2], blocks[3]]) as usize;
         let body = blocks
@@ -128,8 +132,7 @@ pub fn compress(codec: Compression, data: &[u8]) -> Result<Vec<u8>, RecordError>
     match codec {
         Compression::None => Ok(data.to_vec()),
         Compression::Gzip => {
-            let mut enc =
-                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
             enc.write_all(data).map_err(comp_err)?;
             enc.finish().map_err(comp_err)
         }

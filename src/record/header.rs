@@ -103,7 +103,8 @@ impl BatchHeader {
 
     /// Offset of the last record the batch covers (even if compaction removed it).
     pub fn last_offset(&self) -> i64 {
-        self.base_offset.saturating_add(i64::from(self.last_offset_delta))
+        self.base_offset
+            .saturating_add(i64::from(self.last_offset_delta))
     }
 
     /// Whole batch size in bytes including the 12-byte log overhead. Zero for a negative

@@ -16,10 +16,10 @@ mod tests;
 
 pub use compression::{compress, decompress, Compression, MAX_DECOMPRESSED_BYTES};
 pub use header::{
-    parse_header, set_base_offset, set_max_timestamp_and_recompute_crc,
-    set_partition_leader_epoch, validate_batches, BatchHeader, TimestampType, ATTRIBUTES_OFFSET,
-    BATCH_HEADER_BYTES, BATCH_LENGTH_OFFSET, CRC_OFFSET, LOG_OVERHEAD_BYTES, MAGIC_OFFSET,
-    MIN_BATCH_LENGTH, RECORD_BATCH_MAGIC,
+    parse_header, set_base_offset, set_max_timestamp_and_recompute_crc, set_partition_leader_epoch,
+    validate_batches, BatchHeader, TimestampType, ATTRIBUTES_OFFSET, BATCH_HEADER_BYTES,
+    BATCH_LENGTH_OFFSET, CRC_OFFSET, LOG_OVERHEAD_BYTES, MAGIC_OFFSET, MIN_BATCH_LENGTH,
+    RECORD_BATCH_MAGIC,
 };
 pub use records::{batch_records, Record, RecordIter};
 
@@ -38,7 +38,9 @@ pub enum RecordError {
     CorruptMessage { stored: u32, computed: u32 },
     #[error("invalid record count {0}")]
     InvalidRecordCount(i32),
-    #[error("inconsistent batch: last_offset_delta {last_offset_delta} with {records_count} records")]
+    #[error(
+        "inconsistent batch: last_offset_delta {last_offset_delta} with {records_count} records"
+    )]
     InconsistentOffsets {
         last_offset_delta: i32,
         records_count: i32,

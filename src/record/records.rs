@@ -54,7 +54,8 @@ impl<'a> Cursor<'a> {
 
     fn varint(&mut self) -> Result<i32, RecordError> {
         let raw = self.unsigned(MAX_VARINT_BYTES)?;
-        let raw = u32::try_from(raw).map_err(|_| RecordError::MalformedRecord("varint overflow"))?;
+        let raw =
+            u32::try_from(raw).map_err(|_| RecordError::MalformedRecord("varint overflow"))?;
         Ok(((raw >> 1) as i32) ^ -((raw & 1) as i32))
     }
 

@@ -74,7 +74,10 @@ fn truncation_detected_at_every_length() {
     let b = simple_batch(3, 1);
     for len in 1..b.len() {
         let r = validate_batches(&b[..len]);
-        assert!(matches!(r, Err(RecordError::Truncated { .. })), "len {len}: {r:?}");
+        assert!(
+            matches!(r, Err(RecordError::Truncated { .. })),
+            "len {len}: {r:?}"
+        );
     }
 }
 
@@ -82,9 +85,15 @@ fn truncation_detected_at_every_length() {
 fn bad_batch_length_rejected() {
     let mut b = simple_batch(1, 1);
     b[8..12].copy_from_slice(&10i32.to_be_bytes());
-    assert_eq!(validate_batches(&b), Err(RecordError::InvalidBatchLength(10)));
+    assert_eq!(
+        validate_batches(&b),
+        Err(RecordError::InvalidBatchLength(10))
+    );
     b[8..12].copy_from_slice(&(-5i32).to_be_bytes());
-    assert_eq!(validate_batches(&b), Err(RecordError::InvalidBatchLength(-5)));
+    assert_eq!(
+        validate_batches(&b),
+        Err(RecordError::InvalidBatchLength(-5))
+    );
 }
 
 #[test]
@@ -92,9 +101,15 @@ fn multiple_batches_and_trailing_garbage() {
     let mut b = simple_batch(2, 1);
     b.extend_from_slice(&simple_batch(5, 10));
     let hs = validate_batches(&b).unwrap();
-    assert_eq!(hs.iter().map(|h| h.records_count).collect::<Vec<_>>(), vec![2, 5]);
+    assert_eq!(
+        hs.iter().map(|h| h.records_count).collect::<Vec<_>>(),
+        vec![2, 5]
+    );
     b.extend_from_slice(&[0, 0, 0]);
-    assert!(matches!(validate_batches(&b), Err(RecordError::Truncated { .. })));
+    assert!(matches!(
+        validate_batches(&b),
+        Err(RecordError::Truncated { .. })
+    ));
 }
 
 fn recrc(b: &mut [u8]) {
@@ -107,11 +122,17 @@ fn inconsistent_counts_rejected() {
     let mut b = simple_batch(3, 1);
     b[23..27].copy_from_slice(&5i32.to_be_bytes());
     recrc(&mut b);
-    assert!(matches!(validate_batches(&b), Err(RecordError::InconsistentOffsets { .. })));
+    assert!(matches!(
+        validate_batches(&b),
+        Err(RecordError::InconsistentOffsets { .. })
+    ));
     let mut b = simple_batch(3, 1);
     b[57..61].copy_from_slice(&(-1i32).to_be_bytes());
     recrc(&mut b);
-    assert_eq!(validate_batches(&b), Err(RecordError::InvalidRecordCount(-1)));
+    assert_eq!(
+        validate_batches(&b),
+        Err(RecordError::InvalidRecordCount(-1))
+    );
 }
 
 #[test]
@@ -119,7 +140,10 @@ fn unknown_codec_rejected() {
     let mut b = simple_batch(1, 1);
     b[22] |= 0x07;
     recrc(&mut b);
-    assert_eq!(validate_batches(&b), Err(RecordError::UnsupportedCompression(7)));
+    assert_eq!(
+        validate_batches(&b),
+        Err(RecordError::UnsupportedCompression(7))
+    );
 }
 
 #[test]
@@ -150,7 +174,11 @@ fn codec_round_trips() {
         let c = compress(codec, &data).unwrap();
         assert_eq!(decompress(codec, &c).unwrap(), data, "{codec:?}");
         let c = compress(codec, &[]).unwrap();
-        assert_eq!(decompress(codec, &c).unwrap(), Vec::<u8>::new(), "{codec:?} empty");
+        assert_eq!(
+            decompress(codec, &c).unwrap(),
+            Vec::<u8>::new(),
+            "{codec:?} empty"
+        );
     }
 }
 
@@ -168,8 +196,16 @@ fn snappy_plain_raw_and_xerial() {
 
 #[test]
 fn garbage_decompress_errors() {
-    for codec in [Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
-        assert!(decompress(codec, b"definitely not compressed").is_err(), "{codec:?}");
+    for codec in [
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ] {
+        assert!(
+            decompress(codec, b"definitely not compressed").is_err(),
+            "{codec:?}"
+        );
     }
 }
 
