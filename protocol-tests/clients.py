@@ -163,7 +163,7 @@ def produce_kafka_python(bootstrap, topic, msgs, codec="none", timeout=120.0, **
         p.close(timeout=10)
 
 
-def consume_kafka_python(bootstrap, topic, partitions, expected, timeout=45.0, **extra):
+def consume_kafka_python(bootstrap, topic, partitions, expected, timeout=30.0, **extra):
     from kafka import KafkaConsumer
     from kafka import TopicPartition as KTP
     conf = dict(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
@@ -271,7 +271,7 @@ async def _aio_consume(bootstrap, topic, partitions, expected, timeout, extra, p
         await c.stop()
 
 
-def consume_aiokafka(bootstrap, topic, partitions, expected, timeout=45.0, **extra):
+def consume_aiokafka(bootstrap, topic, partitions, expected, timeout=30.0, **extra):
     progress = {"stage": "start (bootstrap/metadata)", "count": 0}
     try:
         return asyncio.run(asyncio.wait_for(

@@ -624,7 +624,7 @@ class Broker:
         self.bin = os.environ.get("GREGOR_BIN", DEFAULT_BIN)
         self.overrides = dict(overrides or {})
         self.wrapper = list(wrapper or [])
-        self._tmp = tempfile.mkdtemp(prefix="gregor-pt-")
+        self._tmp = tempfile.mkdtemp(prefix="kpt-broker-")
         self.data_dir = data_dir or os.path.join(self._tmp, "data")
         os.makedirs(self.data_dir, exist_ok=True)
         self.log_path = os.path.join(self._tmp, "broker.log")

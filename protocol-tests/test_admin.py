@@ -1,5 +1,5 @@
 """Admin APIs: CreateTopics / DeleteTopics / Metadata / DescribeCluster /
-DescribeConfigs via confluent AdminClient and kafka-python KafkaAdminClient,
+via confluent AdminClient and kafka-python KafkaAdminClient,
 plus broker-side topic auto-creation settings."""
 
 import time
@@ -58,15 +58,51 @@ def test_confluent_create_describe_duplicate_delete(broker):
     assert topic_partitions(broker.bootstrap, topic) == 1
 
 
-def test_create_topic_configs_visible(broker):
-    admin = ck_admin(broker.bootstrap)
+def test_create_topic_configs_enforced(broker):
+    """Topic configs given to CreateTopics take effect on the topic's log:
+    max.message.bytes refuses a larger batch (MESSAGE_TOO_LARGE) and
+    message.timestamp.type=LogAppendTime stamps records with the broker's clock.
+    (DescribeConfigs, which would show the values, is issue #5.)"""
     topic = helpers.unique_topic("adm-cfg")
-    create_topic(broker.bootstrap, topic, 2, config={"retention.ms": "123456789", "cleanup.policy": "delete",
-                                                     "max.message.bytes": "2000000"})
-    res = ConfigResource(ResourceType.TOPIC, topic)
-    entries = admin.describe_configs([res], request_timeout=15)[res].result(20)
-    got = {k: entries[k].value for k in ("retention.ms", "cleanup.policy", "max.message.bytes") if k in entries}
-    assert got == {"retention.ms": "123456789", "cleanup.policy": "delete", "max.message.bytes": "2000000"}, got
+    create_topic(broker.bootstrap, topic, 1, config={"max.message.bytes": "2000",
+                                                     "message.timestamp.type": "LogAppendTime",
+                                                     "retention.ms": "123456789"})
+    p = ck_producer(broker.bootstrap, **{"linger.ms": 0, "message.max.bytes": 1000000})
+    results = {}
+
+    def report(err, msg):
+        results[msg.value()[:5]] = err
+
+    p.produce(topic, value=b"large" + b"x" * 5000, partition=0, on_delivery=report)
+    p.flush(20)
+    before = helpers.now_ms()
+    p.produce(topic, value=b"small", partition=0, timestamp=1000, on_delivery=report)
+    p.flush(20)
+    assert results[b"large"] is not None and results[b"large"].code() == KafkaError.MSG_SIZE_TOO_LARGE, results
+    assert results[b"small"] is None, results
+    from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME, TopicPartition
+    from clients import ck_consumer
+    c = ck_consumer(broker.bootstrap)
+    c.assign([TopicPartition(topic, 0, 0)])
+    msg = None
+    deadline = time.time() + 20
+    while msg is None and time.time() < deadline:
+        m = c.poll(1)
+        if m is not None and not m.error():
+            msg = m
+    c.close()
+    assert msg is not None and msg.value() == b"small"
+    ts_type, ts = msg.timestamp()
+    assert ts_type == TIMESTAMP_LOG_APPEND_TIME, msg.timestamp()
+    assert ts >= before - 1000, "LogAppendTime %d is not the broker's clock (produced with 1000)" % ts
+
+    # A config the broker doesn't know is refused as Kafka refuses it.
+    admin = ck_admin(broker.bootstrap)
+    bad = helpers.unique_topic("adm-cfg-bad")
+    fs = admin.create_topics([NewTopic(bad, 1, 1, config={"no.such.config": "1"})], operation_timeout=20)
+    with pytest.raises(KafkaException) as ei:
+        fs[bad].result(30)
+    assert ei.value.args[0].code() == KafkaError.INVALID_CONFIG, ei.value
 
 
 def test_validate_only_creates_nothing(broker):

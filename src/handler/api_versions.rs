@@ -9,11 +9,7 @@ use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
 use super::{ApiSpec, Outcome, RequestContext, SUPPORTED_APIS};
 use crate::protocol::ResponseFrame;
 
-pub const SPEC: ApiSpec = ApiSpec {
-    key: ApiKey::ApiVersions,
-    min_version: 0,
-    max_version: 4,
-};
+pub const SPEC: ApiSpec = ApiSpec::new(ApiKey::ApiVersions, 0, 4);
 
 fn api_list() -> Vec<ApiVersion> {
     SUPPORTED_APIS
@@ -21,7 +17,7 @@ fn api_list() -> Vec<ApiVersion> {
         .map(|spec| {
             ApiVersion::default()
                 .with_api_key(spec.key as i16)
-                .with_min_version(spec.min_version)
+                .with_min_version(spec.advertised_min_version)
                 .with_max_version(spec.max_version)
         })
         .collect()

@@ -13,11 +13,7 @@ use super::topic_names::{create_topic, CreateFailure};
 use super::{ApiSpec, Outcome, RequestContext};
 use crate::broker::Broker;
 
-pub const SPEC: ApiSpec = ApiSpec {
-    key: ApiKey::CreateTopics,
-    min_version: 2,
-    max_version: 7,
-};
+pub const SPEC: ApiSpec = ApiSpec::new(ApiKey::CreateTopics, 2, 7);
 
 /// `config_source` values of DescribeConfigs/CreateTopics.
 const SOURCE_TOPIC_CONFIG: i8 = 1;

@@ -9,11 +9,7 @@ use uuid::Uuid;
 use super::{ApiSpec, Outcome, RequestContext};
 use crate::cluster::{CommandResult, MetadataCommand};
 
-pub const SPEC: ApiSpec = ApiSpec {
-    key: ApiKey::DeleteTopics,
-    min_version: 1,
-    max_version: 6,
-};
+pub const SPEC: ApiSpec = ApiSpec::new(ApiKey::DeleteTopics, 1, 6);
 
 /// v6 replaced the list of names with (name or ID) entries.
 const FIRST_VERSION_WITH_TOPIC_IDS: i16 = 6;

@@ -7,11 +7,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiSpec, Outcome, RequestContext};
 
-pub const SPEC: ApiSpec = ApiSpec {
-    key: ApiKey::DescribeCluster,
-    min_version: 0,
-    max_version: 2,
-};
+pub const SPEC: ApiSpec = ApiSpec::new(ApiKey::DescribeCluster, 0, 2);
 
 /// `endpoint_type` 1 asks for brokers; 2 (controllers) is for KRaft
 /// controllers, which a client only asks of a controller listener.

@@ -11,11 +11,10 @@ use super::{ApiSpec, Outcome, RequestContext};
 use crate::error::log_error_code;
 use crate::replica::Partition;
 
-pub const SPEC: ApiSpec = ApiSpec {
-    key: ApiKey::ListOffsets,
-    min_version: 1,
-    max_version: 10,
-};
+pub const SPEC: ApiSpec = ApiSpec::new(ApiKey::ListOffsets, 1, 10);
+
+/// The response's leader_epoch exists from v4; the codec refuses it earlier.
+const FIRST_VERSION_WITH_LEADER_EPOCH: i16 = 4;
 
 /// Special timestamps of ListOffsets (Kafka's `ListOffsetsRequest` constants).
 const LATEST_TIMESTAMP: i64 = -1;
@@ -43,7 +42,11 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> Ou
                         if let Err(code) = check_leader_epoch(&partition, p.current_leader_epoch) {
                             return out.with_error_code(code);
                         }
-                        lookup(&partition, p.timestamp, out)
+                        let mut out = lookup(&partition, p.timestamp, out);
+                        if ctx.api_version >= FIRST_VERSION_WITH_LEADER_EPOCH {
+                            out.leader_epoch = partition.leader_epoch;
+                        }
+                        out
                     }
                 }
             })
@@ -73,7 +76,6 @@ fn lookup(
     timestamp: i64,
     mut out: ListOffsetsPartitionResponse,
 ) -> ListOffsetsPartitionResponse {
-    out.leader_epoch = partition.leader_epoch;
     let found = partition.with_log(|log| -> Result<Option<(i64, i64)>, crate::log::LogError> {
         Ok(match timestamp {
             LATEST_TIMESTAMP | LATEST_TIERED_TIMESTAMP => Some((log.log_end_offset(), -1)),

@@ -14,11 +14,7 @@ use super::topic_names::create_topic;
 use super::{ApiSpec, Outcome, RequestContext};
 use crate::cluster::{MetadataImage, TopicImage};
 
-pub const SPEC: ApiSpec = ApiSpec {
-    key: ApiKey::Metadata,
-    min_version: 0,
-    max_version: 13,
-};
+pub const SPEC: ApiSpec = ApiSpec::new(ApiKey::Metadata, 0, 13);
 
 /// "Not requested" value of the authorized-operations fields.
 const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;

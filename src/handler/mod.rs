@@ -11,6 +11,7 @@ pub mod create_topics;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod fetch;
+pub mod find_coordinator;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
@@ -33,9 +34,28 @@ pub struct ApiSpec {
     pub key: ApiKey,
     pub min_version: i16,
     pub max_version: i16,
+    /// The lowest version put in ApiVersions; below `min_version` only when
+    /// clients need to see older versions advertised that nobody sends
+    /// (see `produce::SPEC`). Requests below `min_version` still close the
+    /// connection.
+    pub advertised_min_version: i16,
 }
 
 impl ApiSpec {
+    pub const fn new(key: ApiKey, min_version: i16, max_version: i16) -> Self {
+        ApiSpec {
+            key,
+            min_version,
+            max_version,
+            advertised_min_version: min_version,
+        }
+    }
+
+    pub const fn advertising_from(mut self, version: i16) -> Self {
+        self.advertised_min_version = version;
+        self
+    }
+
     pub fn supports(&self, version: i16) -> bool {
         (self.min_version..=self.max_version).contains(&version)
     }
@@ -52,6 +72,7 @@ pub const SUPPORTED_APIS: &[ApiSpec] = &[
     create_topics::SPEC,
     delete_topics::SPEC,
     describe_cluster::SPEC,
+    find_coordinator::SPEC,
 ];
 
 pub fn spec_for(key: ApiKey) -> Option<&'static ApiSpec> {
@@ -136,6 +157,7 @@ pub async fn handle_frame(broker: &Arc<Broker>, connection: &ConnectionInfo, fra
         RequestKind::CreateTopics(r) => create_topics::handle(&ctx, r).await,
         RequestKind::DeleteTopics(r) => delete_topics::handle(&ctx, r).await,
         RequestKind::DescribeCluster(r) => describe_cluster::handle(&ctx, r),
+        RequestKind::FindCoordinator(r) => find_coordinator::handle(&ctx, r),
         other => Outcome::Close(format!("no handler for {:?}", std::mem::discriminant(&other))),
     }
 }

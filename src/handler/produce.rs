@@ -11,11 +11,11 @@ use super::{ApiSpec, Outcome, RequestContext};
 use crate::error::log_error_code;
 use crate::replica::now_ms;
 
-pub const SPEC: ApiSpec = ApiSpec {
-    key: ApiKey::Produce,
-    min_version: 3,
-    max_version: 13,
-};
+/// v0-v2 (message formats 0 and 1) are gone since Kafka 4.0 and are refused,
+/// but advertised from v0 as Kafka 4 does (KAFKA-18659): librdkafka up to
+/// 2.11 checks the codec support of gzip, snappy and lz4 against Produce v0
+/// and would otherwise send those batches uncompressed.
+pub const SPEC: ApiSpec = ApiSpec::new(ApiKey::Produce, 3, 13).advertising_from(0);
 
 /// v13 names topics by ID instead of by name (KIP-516).
 const FIRST_VERSION_WITH_TOPIC_IDS: i16 = 13;

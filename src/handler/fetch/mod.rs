@@ -22,11 +22,7 @@ use super::{ApiSpec, Outcome, RequestContext};
 use crate::error::log_error_code;
 use crate::log::ReadSlice;
 
-pub const SPEC: ApiSpec = ApiSpec {
-    key: ApiKey::Fetch,
-    min_version: 4,
-    max_version: 17,
-};
+pub const SPEC: ApiSpec = ApiSpec::new(ApiKey::Fetch, 4, 17);
 
 const FIRST_VERSION_WITH_TOPIC_IDS: i16 = 13;
 /// Longest a fetch may wait for data, whatever the client asks (ms).
