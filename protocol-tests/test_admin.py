@@ -6,7 +6,7 @@ import time
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import ConfigResource, NewTopic, ResourceType
+from confluent_kafka.admin import NewTopic
 
 import helpers
 from clients import ck_admin, ck_producer, create_topic, topic_partitions

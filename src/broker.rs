@@ -70,7 +70,9 @@ impl Broker {
                 .await?;
         }
         let replicas = ReplicaManager::new(config.data_dir.clone(), config.log_defaults.clone());
-        replicas.reconcile(&metadata.image())?;
+        let image = metadata.image();
+        replicas.remove_orphans(&image);
+        replicas.reconcile(&image)?;
         let fetch_sessions =
             FetchSessionCache::new(config.max_incremental_fetch_session_cache_slots);
         Ok(Arc::new(Broker {

@@ -202,6 +202,32 @@ impl ReplicaManager {
         Ok(())
     }
 
+    /// Removes partition directories whose topic ID the image doesn't know:
+    /// what a crash between a committed DeleteTopic and the directory
+    /// removal leaves behind. Only directories carrying our
+    /// `partition.metadata` are touched, never anything else in the data dir.
+    pub fn remove_orphans(&self, image: &MetadataImage) {
+        let Ok(entries) = std::fs::read_dir(&self.data_dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let dir = entry.path();
+            let Ok(text) = std::fs::read_to_string(dir.join(PARTITION_METADATA_FILE)) else {
+                continue;
+            };
+            let id = text
+                .lines()
+                .find_map(|l| l.strip_prefix("topic_id: "))
+                .and_then(|v| Uuid::parse_str(v.trim()).ok());
+            if let Some(id) = id {
+                if image.topic_by_id(&id).is_none() {
+                    tracing::info!(dir = %dir.display(), topic_id = %id, "removing partition of a deleted topic");
+                    remove_dir(&dir);
+                }
+            }
+        }
+    }
+
     /// Deletes whole old segments past retention on every partition.
     pub fn apply_retention(&self) {
         let now = now_ms();
