@@ -22,6 +22,26 @@ def broker():
         pytest.fail(problem)
 
 
+# Broker settings for consumer-group tests: no initial rebalance delay (as in
+# Kafka's docker images), so the first member of a group is assigned at once.
+GROUP_OVERRIDES = {"group.initial.rebalance.delay.ms": 0}
+
+
+@pytest.fixture(scope="module")
+def group_broker():
+    """Like `broker`, with GROUP_OVERRIDES (for consumer-group tests)."""
+    b = Broker(overrides=GROUP_OVERRIDES, name="group-broker")
+    try:
+        b.start()
+    except Exception:
+        b.close()
+        raise
+    yield b
+    problem = b.close()
+    if problem:
+        pytest.fail(problem)
+
+
 @pytest.fixture
 def broker_factory():
     """make(overrides=..., wrapper=..., start=True) -> Broker, torn down after the test."""

@@ -135,7 +135,10 @@ mod tests {
             let q = alloc.realloc(p, layout, HUGE_ALLOCATION_BYTES);
             assert!(!q.is_null());
             assert_eq!(*q, 9);
-            alloc.dealloc(q, Layout::from_size_align(HUGE_ALLOCATION_BYTES, 8).unwrap());
+            alloc.dealloc(
+                q,
+                Layout::from_size_align(HUGE_ALLOCATION_BYTES, 8).unwrap(),
+            );
         }
     }
 }

@@ -8,6 +8,7 @@ use tokio::sync::watch;
 
 use crate::cluster::{MetadataCommand, MetadataStore};
 use crate::config::BrokerConfig;
+use crate::group::GroupCoordinator;
 use crate::handler::fetch::session::FetchSessionCache;
 use crate::replica::ReplicaManager;
 
@@ -18,6 +19,7 @@ pub struct Broker {
     pub metadata: MetadataStore,
     pub replicas: ReplicaManager,
     pub fetch_sessions: FetchSessionCache,
+    pub groups: GroupCoordinator,
     /// Set to true once shutdown starts: long-polling fetches answer at once.
     pub shutting_down: watch::Receiver<bool>,
 }
@@ -73,6 +75,7 @@ impl Broker {
         let image = metadata.image();
         replicas.remove_orphans(&image);
         replicas.reconcile(&image)?;
+        let config_groups = config.groups.clone();
         let fetch_sessions =
             FetchSessionCache::new(config.max_incremental_fetch_session_cache_slots);
         Ok(Arc::new(Broker {
@@ -80,6 +83,7 @@ impl Broker {
             metadata,
             replicas,
             fetch_sessions,
+            groups: GroupCoordinator::new(config_groups),
             shutting_down,
         }))
     }
@@ -101,12 +105,15 @@ impl Broker {
     /// Background upkeep: retention, segment.ms rolls and the flush.ms policy,
     /// plus reconciling logs with metadata changes made elsewhere.
     pub fn spawn_background(self: &Arc<Self>) {
+        GroupCoordinator::start(self);
         let broker = self.clone();
         let retention_every = Duration::from_millis(broker.config.log_retention_check_interval_ms);
         let flush_every = Duration::from_millis(broker.config.log_flush_scheduler_interval_ms);
         let mut stop = broker.shutting_down.clone();
         tokio::spawn(async move {
             let mut retention = tokio::time::interval(retention_every);
+            let mut cleaner =
+                tokio::time::interval(Duration::from_millis(broker.config.log_cleaner_backoff_ms));
             let mut flush = tokio::time::interval(flush_every);
             let mut image = broker.metadata.subscribe();
             loop {
@@ -114,6 +121,10 @@ impl Broker {
                     _ = retention.tick() => {
                         let b = broker.clone();
                         let _ = tokio::task::spawn_blocking(move || b.replicas.apply_retention()).await;
+                    }
+                    _ = cleaner.tick() => {
+                        let b = broker.clone();
+                        let _ = tokio::task::spawn_blocking(move || b.replicas.clean_compacted()).await;
                     }
                     _ = flush.tick() => {
                         let b = broker.clone();

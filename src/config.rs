@@ -100,10 +100,14 @@ pub struct BrokerConfig {
     pub log_retention_check_interval_ms: u64,
     /// `log.flush.scheduler.interval.ms`: how often the flush.ms policy is checked.
     pub log_flush_scheduler_interval_ms: u64,
+    /// `log.cleaner.backoff.ms`: pause between cleaner passes over compacted partitions.
+    pub log_cleaner_backoff_ms: u64,
     /// `max.incremental.fetch.session.cache.slots`.
     pub max_incremental_fetch_session_cache_slots: usize,
     /// Default per-topic log settings (`log.segment.bytes`, `log.retention.ms`, ...).
     pub log_defaults: LogConfig,
+    /// Group coordinator settings (`offsets.topic.num.partitions`, `group.*`, `offsets.retention.*`).
+    pub groups: crate::group::GroupConfig,
     /// Keys given in the file or flags that gregor accepted but does not act on.
     pub ignored_keys: Vec<String>,
 }
@@ -118,10 +122,8 @@ const ACCEPTED_UNUSED_KEYS: &[&str] = &[
     "inter.broker.listener.name",
     "listener.security.protocol.map",
     "offsets.topic.replication.factor",
-    "offsets.topic.num.partitions",
     "transaction.state.log.replication.factor",
     "transaction.state.log.min.isr",
-    "group.initial.rebalance.delay.ms",
     "num.network.threads",
     "num.io.threads",
     "num.recovery.threads.per.data.dir",
@@ -129,7 +131,6 @@ const ACCEPTED_UNUSED_KEYS: &[&str] = &[
     "socket.receive.buffer.bytes",
     "min.insync.replicas",
     "delete.topic.enable",
-    "log.cleaner.enable",
     "zookeeper.connect",
 ];
 
@@ -279,6 +280,30 @@ impl BrokerConfig {
                 "log.flush.scheduler.interval.ms" => {
                     cfg.log_flush_scheduler_interval_ms = positive(key, value)?
                 }
+                "log.cleaner.backoff.ms" => cfg.log_cleaner_backoff_ms = positive(key, value)?,
+                "log.cleaner.delete.retention.ms" => {
+                    log.delete_retention_ms = parse_num(key, value)?
+                }
+                "log.cleaner.min.cleanable.ratio" => {
+                    log.min_cleanable_dirty_ratio = parse_num(key, value)?;
+                    if !(0.0..=1.0).contains(&log.min_cleanable_dirty_ratio) {
+                        return Err(invalid(key, value, "must be between 0 and 1"));
+                    }
+                }
+                "log.cleaner.min.compaction.lag.ms" => {
+                    log.min_compaction_lag_ms = parse_num(key, value)?
+                }
+                "log.cleaner.max.compaction.lag.ms" => {
+                    log.max_compaction_lag_ms = parse_num(key, value)?
+                }
+                "log.cleanup.policy" => {
+                    let items: Vec<&str> = value.split(',').map(str::trim).collect();
+                    if items.iter().any(|i| !matches!(*i, "delete" | "compact")) {
+                        return Err(invalid(key, value, "expected delete and/or compact"));
+                    }
+                    log.cleanup_policy_compact = items.contains(&"compact");
+                    log.cleanup_policy_delete = items.contains(&"delete");
+                }
                 "max.incremental.fetch.session.cache.slots" => {
                     cfg.max_incremental_fetch_session_cache_slots = parse_num(key, value)?
                 }
@@ -307,6 +332,32 @@ impl BrokerConfig {
                     log.message_timestamp_type = parse_timestamp_type(key, value)?
                 }
                 "message.max.bytes" => log.max_message_bytes = parse_num(key, value)?,
+                "offsets.topic.num.partitions" => {
+                    cfg.groups.offsets_topic_num_partitions = parse_num(key, value)?;
+                    if cfg.groups.offsets_topic_num_partitions < 1 {
+                        return Err(invalid(key, value, "must be at least 1"));
+                    }
+                }
+                "offsets.topic.segment.bytes" => {
+                    cfg.groups.offsets_topic_segment_bytes = positive(key, value)?
+                }
+                "group.initial.rebalance.delay.ms" => {
+                    cfg.groups.initial_rebalance_delay_ms = parse_num(key, value)?
+                }
+                "group.min.session.timeout.ms" => {
+                    cfg.groups.min_session_timeout_ms = parse_num(key, value)?
+                }
+                "group.max.session.timeout.ms" => {
+                    cfg.groups.max_session_timeout_ms = parse_num(key, value)?
+                }
+                "offsets.retention.minutes" => {
+                    let minutes: i64 = parse_num(key, value)?;
+                    cfg.groups.offsets_retention_ms = minutes.saturating_mul(60_000);
+                }
+                "offsets.retention.ms" => cfg.groups.offsets_retention_ms = parse_num(key, value)?,
+                "offset.metadata.max.bytes" => {
+                    cfg.groups.offset_metadata_max_bytes = parse_num(key, value)?
+                }
                 other if ACCEPTED_UNUSED_KEYS.contains(&other) => {
                     ignored_keys.push(other.to_string())
                 }
@@ -422,7 +473,9 @@ impl Default for BrokerConfig {
             log_retention_check_interval_ms: 300_000,
             log_flush_scheduler_interval_ms: 1_000,
             max_incremental_fetch_session_cache_slots: 1000,
+            log_cleaner_backoff_ms: 15_000,
             log_defaults: LogConfig::default(),
+            groups: crate::group::GroupConfig::default(),
             ignored_keys: Vec::new(),
         }
     }
@@ -452,7 +505,10 @@ mod tests {
     #[test]
     fn kafka_names_are_read() {
         let cfg = BrokerConfig::from_pairs(&pairs(&[
-            ("listeners", "INTERNAL://0.0.0.0:29092,EXTERNAL://0.0.0.0:9092"),
+            (
+                "listeners",
+                "INTERNAL://0.0.0.0:29092,EXTERNAL://0.0.0.0:9092",
+            ),
             (
                 "advertised.listeners",
                 "INTERNAL://kafka:29092,EXTERNAL://localhost:9092",
@@ -480,11 +536,8 @@ mod tests {
         assert!(err.to_string().contains("num.partitions"), "{err}");
         let err = BrokerConfig::from_pairs(&pairs(&[("listeners", "nonsense")])).unwrap_err();
         assert!(err.to_string().contains("listeners"), "{err}");
-        let err = BrokerConfig::from_pairs(&pairs(&[(
-            "auto.create.topics.enable",
-            "maybe",
-        )]))
-        .unwrap_err();
+        let err = BrokerConfig::from_pairs(&pairs(&[("auto.create.topics.enable", "maybe")]))
+            .unwrap_err();
         assert!(err.to_string().contains("true or false"), "{err}");
     }
 

@@ -21,7 +21,11 @@ static ALLOCATOR: gregor::alloc::GuardedAlloc = gregor::alloc::GuardedAlloc;
 const SHUTDOWN_DRAIN_MS: u64 = 800;
 
 #[derive(Debug, Parser)]
-#[command(name = "gregor", version, about = "A Kafka-wire-compatible message broker")]
+#[command(
+    name = "gregor",
+    version,
+    about = "A Kafka-wire-compatible message broker"
+)]
 struct Args {
     /// A server.properties-style file with Kafka property names.
     #[arg(long, value_name = "FILE")]
@@ -51,7 +55,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("gregor: cannot start the async runtime: {e}");

@@ -136,6 +136,26 @@ pub fn log_config(defaults: &LogConfig, topic: &BTreeMap<String, String>) -> Log
     if let Some(v) = long("max.message.bytes") {
         config.max_message_bytes = v.clamp(0, i64::from(u32::MAX)) as u32;
     }
+    if let Some(policy) = topic.get("cleanup.policy") {
+        let items: Vec<&str> = policy.split(',').map(str::trim).collect();
+        config.cleanup_policy_compact = items.contains(&"compact");
+        config.cleanup_policy_delete = items.contains(&"delete");
+    }
+    if let Some(v) = long("delete.retention.ms") {
+        config.delete_retention_ms = v;
+    }
+    if let Some(v) = long("min.compaction.lag.ms") {
+        config.min_compaction_lag_ms = v;
+    }
+    if let Some(v) = long("max.compaction.lag.ms") {
+        config.max_compaction_lag_ms = v;
+    }
+    if let Some(v) = topic
+        .get("min.cleanable.dirty.ratio")
+        .and_then(|v| v.trim().parse::<f64>().ok())
+    {
+        config.min_cleanable_dirty_ratio = v;
+    }
     match topic.get("message.timestamp.type").map(|s| s.trim()) {
         Some("LogAppendTime") => config.message_timestamp_type = TimestampType::LogAppendTime,
         Some("CreateTime") => config.message_timestamp_type = TimestampType::CreateTime,
@@ -158,7 +178,9 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_bad_values_fail() {
-        assert!(validate("no.such.config", "1").unwrap_err().contains("Unknown"));
+        assert!(validate("no.such.config", "1")
+            .unwrap_err()
+            .contains("Unknown"));
         assert!(validate("retention.ms", "soon").is_err());
         assert!(validate("retention.ms", "-5").is_err());
         assert!(validate("cleanup.policy", "shred").is_err());
@@ -170,10 +192,29 @@ mod tests {
         let defaults = LogConfig::default();
         let mut topic = BTreeMap::new();
         topic.insert("segment.bytes".to_string(), "1024".to_string());
-        topic.insert("message.timestamp.type".to_string(), "LogAppendTime".to_string());
+        topic.insert(
+            "message.timestamp.type".to_string(),
+            "LogAppendTime".to_string(),
+        );
         let config = log_config(&defaults, &topic);
         assert_eq!(config.segment_bytes, 1024);
-        assert!(matches!(config.message_timestamp_type, TimestampType::LogAppendTime));
+        assert!(matches!(
+            config.message_timestamp_type,
+            TimestampType::LogAppendTime
+        ));
         assert_eq!(config.retention_ms, defaults.retention_ms);
+        assert!(!config.cleanup_policy_compact);
+    }
+
+    #[test]
+    fn cleanup_policy_maps_to_compaction_settings() {
+        let mut topic = BTreeMap::new();
+        topic.insert("cleanup.policy".to_string(), "compact,delete".to_string());
+        topic.insert("min.cleanable.dirty.ratio".to_string(), "0.1".to_string());
+        let config = log_config(&LogConfig::default(), &topic);
+        assert!(config.cleanup_policy_compact && config.cleanup_policy_delete);
+        assert_eq!(config.min_cleanable_dirty_ratio, 0.1);
+        topic.insert("cleanup.policy".to_string(), "compact".to_string());
+        assert!(!log_config(&LogConfig::default(), &topic).cleanup_policy_delete);
     }
 }

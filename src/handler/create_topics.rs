@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, HashSet};
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
-use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
 use kafka_protocol::messages::{ApiKey, CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 
@@ -80,7 +82,10 @@ async fn create_one(
             None => {
                 return Err(CreateFailure::new(
                     ResponseError::InvalidConfig,
-                    format!("Null value not supported for topic config {}", c.name.as_str()),
+                    format!(
+                        "Null value not supported for topic config {}",
+                        c.name.as_str()
+                    ),
                 ))
             }
         }
@@ -131,7 +136,11 @@ fn validate_assignments(
 ) -> Result<(i32, i16), CreateFailure> {
     let image = broker.metadata.image();
     let bad = |m: String| CreateFailure::new(ResponseError::InvalidReplicaAssignment, m);
-    let mut indexes: Vec<i32> = topic.assignments.iter().map(|a| a.partition_index).collect();
+    let mut indexes: Vec<i32> = topic
+        .assignments
+        .iter()
+        .map(|a| a.partition_index)
+        .collect();
     indexes.sort_unstable();
     if indexes.iter().enumerate().any(|(i, p)| *p != i as i32) {
         return Err(bad("Partitions must be numbered 0..n, each once".into()));
@@ -139,21 +148,32 @@ fn validate_assignments(
     let rf = topic.assignments[0].broker_ids.len();
     for a in &topic.assignments {
         if a.broker_ids.len() != rf || rf == 0 {
-            return Err(bad("Every partition needs the same, non-zero number of replicas".into()));
+            return Err(bad(
+                "Every partition needs the same, non-zero number of replicas".into(),
+            ));
         }
         let distinct: HashSet<i32> = a.broker_ids.iter().map(|b| b.0).collect();
         if distinct.len() != a.broker_ids.len() {
-            return Err(bad(format!("Duplicate broker in partition {}", a.partition_index)));
+            return Err(bad(format!(
+                "Duplicate broker in partition {}",
+                a.partition_index
+            )));
         }
         if let Some(missing) = distinct.iter().find(|b| !image.brokers.contains_key(b)) {
-            return Err(bad(format!("Unknown broker {missing} in partition {}", a.partition_index)));
+            return Err(bad(format!(
+                "Unknown broker {missing} in partition {}",
+                a.partition_index
+            )));
         }
     }
     Ok((topic.assignments.len() as i32, rf as i16))
 }
 
 /// The configs a new topic runs with: its own overrides plus the main defaults.
-fn describe_configs(broker: &Broker, overrides: &BTreeMap<String, String>) -> Vec<CreatableTopicConfigs> {
+fn describe_configs(
+    broker: &Broker,
+    overrides: &BTreeMap<String, String>,
+) -> Vec<CreatableTopicConfigs> {
     let d = &broker.config.log_defaults;
     let defaults = [
         ("cleanup.policy", "delete".to_string()),

@@ -49,14 +49,18 @@ pub async fn handle(ctx: &RequestContext<'_>, request: DeleteTopicsRequest) -> O
             }
             Some(topic) if topic.internal => {
                 result.error_code = ResponseError::InvalidTopicException.code();
-                result.error_message = Some(StrBytes::from_static_str("internal topics cannot be deleted"));
+                result.error_message = Some(StrBytes::from_static_str(
+                    "internal topics cannot be deleted",
+                ));
             }
             Some(topic) => {
                 result.name = Some(TopicName(StrBytes::from_string(topic.name.clone())));
                 result.topic_id = topic.topic_id;
                 let outcome = ctx
                     .broker
-                    .propose(MetadataCommand::DeleteTopic { topic_id: topic.topic_id })
+                    .propose(MetadataCommand::DeleteTopic {
+                        topic_id: topic.topic_id,
+                    })
                     .await;
                 match outcome {
                     Ok(CommandResult::Rejected(_)) => {

@@ -27,7 +27,10 @@ pub fn handle(ctx: &RequestContext<'_>, request: DescribeClusterRequest) -> Outc
         ));
         return ctx.respond(&response);
     }
-    let advertised = ctx.broker.config.advertised_for(&ctx.connection.listener_name);
+    let advertised = ctx
+        .broker
+        .config
+        .advertised_for(&ctx.connection.listener_name);
     response.brokers = image
         .brokers
         .values()

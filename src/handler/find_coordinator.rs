@@ -20,13 +20,32 @@ const FIRST_BATCHED_VERSION: i16 = 4;
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
 
-pub fn handle(ctx: &RequestContext<'_>, request: FindCoordinatorRequest) -> Outcome {
-    let advertised = ctx.broker.config.advertised_for(&ctx.connection.listener_name);
+pub async fn handle(ctx: &RequestContext<'_>, request: FindCoordinatorRequest) -> Outcome {
+    // Groups live in __consumer_offsets: create it on first use, as Kafka does.
+    let group_error = if request.key_type == KEY_TYPE_GROUP {
+        ctx.broker
+            .groups
+            .ensure_ready(ctx.broker)
+            .await
+            .err()
+            .filter(|code| *code != ResponseError::CoordinatorLoadInProgress.code())
+    } else {
+        None
+    };
+    let advertised = ctx
+        .broker
+        .config
+        .advertised_for(&ctx.connection.listener_name);
     let node_id = ctx.broker.config.node_id;
     let key_type_ok = matches!(request.key_type, KEY_TYPE_GROUP | KEY_TYPE_TRANSACTION);
     let answer = |key: &StrBytes| -> Coordinator {
         let mut c = Coordinator::default().with_key(key.clone());
-        if !key_type_ok {
+        if let Some(code) = group_error {
+            c.error_code = code;
+            c.node_id = BrokerId(-1);
+            c.host = StrBytes::from_static_str("");
+            c.port = -1;
+        } else if !key_type_ok {
             c.error_code = ResponseError::InvalidRequest.code();
             c.error_message = Some(StrBytes::from_string(format!(
                 "coordinator key type {} is not supported",

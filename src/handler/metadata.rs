@@ -56,7 +56,9 @@ pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> Outco
                             .await
                             {
                                 Ok(_) => created = true,
-                                Err(e) => tracing::debug!(topic = name, error = %e.message, "auto-creation refused"),
+                                Err(e) => {
+                                    tracing::debug!(topic = name, error = %e.message, "auto-creation refused")
+                                }
                             }
                         }
                     }
@@ -66,7 +68,12 @@ pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> Outco
                 }
             }
             for t in &list {
-                topics.push(lookup(&image, t.name.as_ref().map(|n| n.0.as_str()), t.topic_id, ctx));
+                topics.push(lookup(
+                    &image,
+                    t.name.as_ref().map(|n| n.0.as_str()),
+                    t.topic_id,
+                    ctx,
+                ));
             }
         }
     }

@@ -12,6 +12,7 @@ pub mod delete_topics;
 pub mod describe_cluster;
 pub mod fetch;
 pub mod find_coordinator;
+pub mod group;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
@@ -73,6 +74,16 @@ pub const SUPPORTED_APIS: &[ApiSpec] = &[
     delete_topics::SPEC,
     describe_cluster::SPEC,
     find_coordinator::SPEC,
+    group::offset_commit::SPEC,
+    group::offset_fetch::SPEC,
+    group::join_group::SPEC,
+    group::heartbeat::SPEC,
+    group::leave_group::SPEC,
+    group::sync_group::SPEC,
+    group::describe_groups::SPEC,
+    group::list_groups::SPEC,
+    group::delete_groups::SPEC,
+    group::offset_delete::SPEC,
 ];
 
 pub fn spec_for(key: ApiKey) -> Option<&'static ApiSpec> {
@@ -115,7 +126,11 @@ impl RequestContext<'_> {
 }
 
 /// Decodes, dispatches and answers one request frame.
-pub async fn handle_frame(broker: &Arc<Broker>, connection: &ConnectionInfo, frame: Bytes) -> Outcome {
+pub async fn handle_frame(
+    broker: &Arc<Broker>,
+    connection: &ConnectionInfo,
+    frame: Bytes,
+) -> Outcome {
     let peeked = match decode_header(frame) {
         Ok(p) => p,
         Err(e) => return Outcome::Close(e.to_string()),
@@ -123,7 +138,10 @@ pub async fn handle_frame(broker: &Arc<Broker>, connection: &ConnectionInfo, fra
     let api_key = peeked.api_key;
     let api_version = peeked.api_version;
     let Some(spec) = spec_for(api_key) else {
-        return Outcome::Close(format!("{api_key:?} (key {}) is not supported", api_key as i16));
+        return Outcome::Close(format!(
+            "{api_key:?} (key {}) is not supported",
+            api_key as i16
+        ));
     };
     if !spec.supports(api_version) {
         if api_key == ApiKey::ApiVersions {
@@ -157,7 +175,20 @@ pub async fn handle_frame(broker: &Arc<Broker>, connection: &ConnectionInfo, fra
         RequestKind::CreateTopics(r) => create_topics::handle(&ctx, r).await,
         RequestKind::DeleteTopics(r) => delete_topics::handle(&ctx, r).await,
         RequestKind::DescribeCluster(r) => describe_cluster::handle(&ctx, r),
-        RequestKind::FindCoordinator(r) => find_coordinator::handle(&ctx, r),
-        other => Outcome::Close(format!("no handler for {:?}", std::mem::discriminant(&other))),
+        RequestKind::FindCoordinator(r) => find_coordinator::handle(&ctx, r).await,
+        RequestKind::OffsetCommit(r) => group::offset_commit::handle(&ctx, r).await,
+        RequestKind::OffsetFetch(r) => group::offset_fetch::handle(&ctx, r).await,
+        RequestKind::JoinGroup(r) => group::join_group::handle(&ctx, r).await,
+        RequestKind::Heartbeat(r) => group::heartbeat::handle(&ctx, r).await,
+        RequestKind::LeaveGroup(r) => group::leave_group::handle(&ctx, r).await,
+        RequestKind::SyncGroup(r) => group::sync_group::handle(&ctx, r).await,
+        RequestKind::DescribeGroups(r) => group::describe_groups::handle(&ctx, r).await,
+        RequestKind::ListGroups(r) => group::list_groups::handle(&ctx, r).await,
+        RequestKind::DeleteGroups(r) => group::delete_groups::handle(&ctx, r).await,
+        RequestKind::OffsetDelete(r) => group::offset_delete::handle(&ctx, r).await,
+        other => Outcome::Close(format!(
+            "no handler for {:?}",
+            std::mem::discriminant(&other)
+        )),
     }
 }

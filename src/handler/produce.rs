@@ -60,7 +60,9 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Outcom
             };
             let Some(records) = data.records.filter(|r| !r.is_empty()) else {
                 out.error_code = ResponseError::InvalidRecord.code();
-                out.error_message = Some(StrBytes::from_static_str("produce request carries no record batch"));
+                out.error_message = Some(StrBytes::from_static_str(
+                    "produce request carries no record batch",
+                ));
                 partitions.push(out);
                 continue;
             };
@@ -70,8 +72,16 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Outcom
                 partitions.push(out);
                 continue;
             }
-            let result = partition
-                .with_log(|log| log.append(&records, partition.leader_epoch, now_ms()));
+            if partition.with_log(|log| log.config().cleanup_policy_compact) {
+                if let Err(message) = all_records_keyed(&records) {
+                    out.error_code = ResponseError::InvalidRecord.code();
+                    out.error_message = Some(StrBytes::from_string(message));
+                    partitions.push(out);
+                    continue;
+                }
+            }
+            let result =
+                partition.with_log(|log| log.append(&records, partition.leader_epoch, now_ms()));
             match result {
                 Ok(info) => {
                     appended_any = true;
@@ -114,4 +124,22 @@ fn single_batch(records: &[u8]) -> Result<(), String> {
         )),
         _ => Ok(()),
     }
+}
+
+/// Kafka refuses keyless records on compacted topics (compaction keeps the
+/// latest record per key, so a keyless one could never be cleaned). This is
+/// the one produce-path check that must read records, so compressed batches
+/// of compacted topics are decompressed here.
+fn all_records_keyed(records: &[u8]) -> Result<(), String> {
+    let (header, body) = crate::record::batch_records(records).map_err(|e| e.to_string())?;
+    if header.is_control() {
+        return Ok(());
+    }
+    for record in crate::record::RecordIter::new(&header, &body) {
+        let record = record.map_err(|e| e.to_string())?;
+        if record.key.is_none() {
+            return Err("Compacted topic cannot accept message without key".to_string());
+        }
+    }
+    Ok(())
 }

@@ -69,7 +69,8 @@ pub async fn create_topic(
     configs: BTreeMap<String, String>,
     validate_only: bool,
 ) -> Result<Uuid, CreateFailure> {
-    validate_topic_name(name).map_err(|m| CreateFailure::new(ResponseError::InvalidTopicException, m))?;
+    validate_topic_name(name)
+        .map_err(|m| CreateFailure::new(ResponseError::InvalidTopicException, m))?;
     if partitions < 1 {
         return Err(CreateFailure::new(
             ResponseError::InvalidPartitions,
@@ -120,13 +121,14 @@ pub async fn create_topic(
 /// The Kafka error a metadata rejection means to a client.
 pub fn rejection_code(rejection: &MetadataRejection) -> ResponseError {
     match rejection {
-        MetadataRejection::TopicAlreadyExists { .. } | MetadataRejection::TopicIdAlreadyExists { .. } => {
-            ResponseError::TopicAlreadyExists
-        }
+        MetadataRejection::TopicAlreadyExists { .. }
+        | MetadataRejection::TopicIdAlreadyExists { .. } => ResponseError::TopicAlreadyExists,
         MetadataRejection::UnknownTopicId { .. } => ResponseError::UnknownTopicId,
         MetadataRejection::InvalidTopicName { .. } => ResponseError::InvalidTopicException,
         MetadataRejection::InvalidPartitions { .. } => ResponseError::InvalidPartitions,
-        MetadataRejection::InvalidReplicationFactor { .. } => ResponseError::InvalidReplicationFactor,
+        MetadataRejection::InvalidReplicationFactor { .. } => {
+            ResponseError::InvalidReplicationFactor
+        }
         MetadataRejection::InvalidConfig { .. } => ResponseError::InvalidConfig,
         _ => ResponseError::InvalidRequest,
     }

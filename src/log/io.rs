@@ -18,6 +18,8 @@ pub(crate) struct Faults {
     /// Bytes that may still be written before writes start failing; u64::MAX = no limit.
     write_budget_bytes: AtomicU64,
     fail_sync: AtomicBool,
+    /// Compaction stops (as if the process died) at this step of a segment swap; 0 = never.
+    clean_crash_step: AtomicU64,
 }
 
 impl Default for Faults {
@@ -25,6 +27,7 @@ impl Default for Faults {
         Faults {
             write_budget_bytes: AtomicU64::new(u64::MAX),
             fail_sync: AtomicBool::new(false),
+            clean_crash_step: AtomicU64::new(0),
         }
     }
 }
@@ -45,6 +48,21 @@ impl Faults {
     pub(crate) fn clear(&self) {
         self.write_budget_bytes.store(u64::MAX, Ordering::SeqCst);
         self.fail_sync.store(false, Ordering::SeqCst);
+        self.clean_crash_step.store(0, Ordering::SeqCst);
+    }
+
+    /// Makes the next segment swap of the cleaner stop at `step` (see cleaner.rs).
+    #[cfg(test)]
+    pub(crate) fn crash_clean_at(&self, step: u64) {
+        self.clean_crash_step.store(step, Ordering::SeqCst);
+    }
+
+    /// Errors if a test asked the cleaner to stop at `step`.
+    pub(crate) fn clean_step(&self, step: u64) -> io::Result<()> {
+        if self.clean_crash_step.load(Ordering::SeqCst) == step {
+            return Err(injected("crash during segment swap"));
+        }
+        Ok(())
     }
 
     /// How many of `want` bytes may be written now.
@@ -126,6 +144,14 @@ impl DataFile {
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    }
+
+    /// Sets the modification time (ms since the epoch). The cleaner keeps a rewritten
+    /// segment's mtime, which drives tombstone expiry and time retention.
+    pub(crate) fn set_modified_ms(&self, ms: i64) -> io::Result<()> {
+        let ms = u64::try_from(ms).unwrap_or(0);
+        self.file
+            .set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
     }
 
     pub(crate) fn sync(&self) -> io::Result<()> {

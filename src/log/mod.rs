@@ -10,6 +10,9 @@
 //! `Arc<File>` ranges over bytes that are never rewritten (files are append-only; only
 //! recovery at open truncates), so they can be sent after the lock is released.
 
+mod cleaner;
+#[cfg(test)]
+mod cleaner_tests;
 mod index;
 mod io;
 mod read;
@@ -28,6 +31,7 @@ use crate::record::{
     parse_header, set_base_offset, set_max_timestamp_and_recompute_crc, set_partition_leader_epoch,
     validate_batches, BatchHeader, RecordError,
 };
+pub use cleaner::{CleanStats, CleanerLimits, CLEANER_CHECKPOINT_FILE};
 use io::Faults;
 use recovery::RecoveryPoint;
 use segment::Segment;
@@ -42,11 +46,15 @@ pub const DEFAULT_RETENTION_MS: i64 = 7 * 24 * 60 * 60 * 1000;
 pub const DEFAULT_INDEX_INTERVAL_BYTES: u32 = 4096;
 /// Default largest batch accepted, in bytes (Kafka's 1 MiB + 12-byte log overhead).
 pub const DEFAULT_MAX_MESSAGE_BYTES: u32 = 1_048_588;
+/// Default time tombstones stay readable on compacted topics: 1 day in ms.
+pub const DEFAULT_DELETE_RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
+/// Default dirty ratio (dirty bytes / cleanable bytes) that triggers compaction.
+pub const DEFAULT_MIN_CLEANABLE_DIRTY_RATIO: f64 = 0.5;
 /// Hard cap on a segment's size in bytes: index entries store positions as u32 and
 /// Kafka's segment.bytes is an i32, so segments never exceed i32::MAX bytes.
 pub const MAX_SEGMENT_BYTES: u64 = i32::MAX as u64;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LogConfig {
     /// Roll when the active segment would exceed this many bytes (capped at MAX_SEGMENT_BYTES).
     pub segment_bytes: u64,
@@ -65,6 +73,19 @@ pub struct LogConfig {
     pub message_timestamp_type: TimestampType,
     /// Largest batch accepted, in bytes (whole batch including the 12-byte overhead).
     pub max_message_bytes: u32,
+    /// cleanup.policy contains `compact`: [`PartitionLog::clean`] compacts the log.
+    pub cleanup_policy_compact: bool,
+    /// cleanup.policy contains `delete`: retention by time and size applies.
+    pub cleanup_policy_delete: bool,
+    /// Compacted topics: how long a tombstone (null value) stays after its segment was
+    /// last modified before the cleaner may remove it.
+    pub delete_retention_ms: i64,
+    /// Compact when dirty bytes / cleanable bytes reaches this ratio.
+    pub min_cleanable_dirty_ratio: f64,
+    /// Records younger than this (segment max timestamp) are not compacted yet.
+    pub min_compaction_lag_ms: i64,
+    /// Compact regardless of the dirty ratio once a dirty record is older than this.
+    pub max_compaction_lag_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -79,6 +100,12 @@ impl Default for LogConfig {
             index_interval_bytes: DEFAULT_INDEX_INTERVAL_BYTES,
             message_timestamp_type: TimestampType::CreateTime,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            cleanup_policy_compact: false,
+            cleanup_policy_delete: true,
+            delete_retention_ms: DEFAULT_DELETE_RETENTION_MS,
+            min_cleanable_dirty_ratio: DEFAULT_MIN_CLEANABLE_DIRTY_RATIO,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
         }
     }
 }
@@ -161,6 +188,8 @@ pub struct PartitionLog {
     unflushed_messages: u64,
     last_flush_ms: i64,
     faults: Arc<Faults>,
+    /// Compaction progress (first dirty offset, a round in progress) and limits.
+    cleaner: cleaner::CleanerState,
 }
 
 fn wall_clock_ms() -> i64 {
@@ -175,6 +204,7 @@ impl PartitionLog {
         let faults = Arc::new(Faults::default());
         let loaded = recovery::load(dir, config.index_interval_bytes, &faults)?;
         let log_start_offset = loaded.segments[0].base_offset;
+        let cleaner = cleaner::CleanerState::load(dir);
         Ok(PartitionLog {
             dir: dir.to_path_buf(),
             config,
@@ -184,6 +214,7 @@ impl PartitionLog {
             unflushed_messages: 0,
             last_flush_ms: wall_clock_ms(),
             faults,
+            cleaner,
         })
     }
 

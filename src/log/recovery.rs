@@ -29,8 +29,11 @@ const CHECKPOINT_VERSION: u32 = 1;
 /// Read size in bytes for CRC checks during recovery; bounds memory regardless of how
 /// large a batch claims to be.
 const RECOVERY_READ_CHUNK_BYTES: usize = 64 * 1024;
-/// Leftovers of interrupted file operations (Kafka's suffixes) removed on open.
+/// Leftovers of interrupted file operations (Kafka's suffixes) removed on open. `.swap`
+/// files that commit a compaction are completed first (see [`complete_swaps`]).
 const TEMP_SUFFIXES: [&str; 4] = [".deleted", ".cleaned", ".swap", ".tmp"];
+/// Suffix of a cleaned segment that is ready to replace the original.
+pub(crate) const SWAP_SUFFIX: &str = ".swap";
 
 /// What the last flush made durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,8 +215,50 @@ pub(crate) struct Loaded {
     pub recovery_point: i64,
 }
 
+/// Finishes segment swaps the cleaner committed before a crash. The cleaner writes
+/// `<base>.{log,index,timeindex}.cleaned`, fsyncs them, renames the indexes to `.swap`
+/// and then the log to `<base>.log.swap`: that last rename is the commit point. Swapping
+/// in renames the index `.swap` files over the originals, then the log. So a
+/// `<base>.log.swap` means "this replaces `<base>.*`" and any index `.swap` beside it is
+/// newer than the file it would replace; index `.swap` files without a log `.swap`
+/// belong to an uncommitted clean and are deleted with the other leftovers. Returns the
+/// bases of the completed segments; the loader rescans them rather than trust indexes.
+pub(crate) fn complete_swaps(dir: &Path) -> io::Result<Vec<i64>> {
+    let mut committed = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        if let Some(b) = name
+            .strip_suffix(SWAP_SUFFIX)
+            .and_then(|n| parse_file_name(n, LOG_SUFFIX))
+        {
+            committed.push(b);
+        }
+    }
+    for &base in &committed {
+        let swaps = Segment::paths_with(dir, base, SWAP_SUFFIX);
+        let finals = Segment::paths(dir, base);
+        // Indexes first, the log last: the log `.swap` must outlive its indexes' swaps.
+        for i in [1, 2, 0] {
+            match fs::rename(&swaps[i], &finals[i]) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound && i != 0 => {}
+                Err(e) => return Err(e),
+            }
+        }
+        tracing::info!(dir = %dir.display(), segment = base, "completed interrupted compaction swap");
+    }
+    if !committed.is_empty() {
+        sync_dir(dir)?;
+    }
+    Ok(committed)
+}
+
 pub(crate) fn load(dir: &Path, interval: u32, faults: &Arc<Faults>) -> Result<Loaded, LogError> {
     fs::create_dir_all(dir)?;
+    let swapped = complete_swaps(dir)?;
     let mut bases = BTreeSet::new();
     let mut index_files = Vec::new();
     for entry in fs::read_dir(dir)? {
@@ -244,6 +289,7 @@ pub(crate) fn load(dir: &Path, interval: u32, faults: &Arc<Faults>) -> Result<Lo
     for (i, &base) in bases.iter().enumerate() {
         let mut seg = Segment::open(dir, base, false, faults)?;
         let trusted = match (cp, containing) {
+            _ if swapped.contains(&base) => false,
             (Some(cp), Some(c)) => {
                 i < c || (i == c && cp.segment_base == base && seg.log.len()? == cp.segment_size)
             }
@@ -281,10 +327,12 @@ pub(crate) fn load(dir: &Path, interval: u32, faults: &Arc<Faults>) -> Result<Lo
         }
     }
     // Empty segments other than the last hold nothing; dropping them keeps lookups simple.
+    // The first one stays even if compaction emptied it: its base is the log start offset,
+    // which compaction must not move.
     let last = segments.len().saturating_sub(1);
     let mut kept = Vec::with_capacity(segments.len());
     for (i, seg) in segments.into_iter().enumerate() {
-        if i != last && seg.size() == 0 {
+        if i != last && i != 0 && seg.size() == 0 {
             tracing::warn!(
                 segment = seg.base_offset,
                 "removing empty non-active segment"

@@ -8,9 +8,13 @@ impl PartitionLog {
     /// retention_bytes without them (Kafka's rule: retention.bytes is a floor that is
     /// never undercut). The active segment is never deleted. Moves log_start_offset to the
     /// first remaining segment and returns how many segments were deleted. Readers holding
-    /// ranges of a deleted segment keep reading their open file.
+    /// ranges of a deleted segment keep reading their open file. Does nothing unless the
+    /// cleanup policy includes `delete`.
     pub fn apply_retention(&mut self, now_ms: i64) -> Result<usize, LogError> {
         let mut deleted = 0;
+        if !self.config.cleanup_policy_delete {
+            return Ok(0);
+        }
         if self.config.retention_ms >= 0 {
             while self.segments.len() > 1
                 && now_ms.saturating_sub(self.segments[0].largest_timestamp())

@@ -97,7 +97,13 @@ pub(crate) struct Segment {
 
 impl Segment {
     pub(crate) fn paths(dir: &Path, base: i64) -> [PathBuf; 3] {
-        [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX].map(|s| dir.join(file_name(base, s)))
+        Self::paths_with(dir, base, "")
+    }
+
+    /// Paths of the three files with `extra` appended to each name (`.cleaned`, `.swap`).
+    pub(crate) fn paths_with(dir: &Path, base: i64, extra: &str) -> [PathBuf; 3] {
+        [LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX]
+            .map(|s| dir.join(format!("{}{extra}", file_name(base, s))))
     }
 
     /// Opens the three files. `fresh` truncates them (new segment). State is empty; the
@@ -108,7 +114,18 @@ impl Segment {
         fresh: bool,
         faults: &Arc<Faults>,
     ) -> io::Result<Segment> {
-        let [log, index, time] = Self::paths(dir, base);
+        Self::open_with_suffix(dir, base, "", fresh, faults)
+    }
+
+    /// [`Segment::open`] on the files named by [`Segment::paths_with`].
+    pub(crate) fn open_with_suffix(
+        dir: &Path,
+        base: i64,
+        extra: &str,
+        fresh: bool,
+        faults: &Arc<Faults>,
+    ) -> io::Result<Segment> {
+        let [log, index, time] = Self::paths_with(dir, base, extra);
         let mut indexes_suspect = !(fresh || index.exists() && time.exists());
         let log = DataFile::open(&log, fresh, faults)?;
         // A corrupt index must not stop the log opening: it is emptied and the segment

@@ -142,7 +142,9 @@ mod tests {
     /// this aborts the process.
     #[test]
     fn absurd_array_lengths_are_errors() {
-        let frame = Bytes::from_static(&[0, 3, 0, 0, 0, 0, 0, 1, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff, 0]);
+        let frame = Bytes::from_static(&[
+            0, 3, 0, 0, 0, 0, 0, 1, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff, 0,
+        ]);
         assert!(decode_request(frame).is_err());
     }
 

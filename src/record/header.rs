@@ -201,6 +201,34 @@ pub(crate) fn check_counts(h: &BatchHeader) -> Result<(), RecordError> {
 /// record count / offset range. Trailing bytes that do not form a whole batch are an
 /// error (Kafka rejects them rather than silently dropping data). Never panics.
 pub fn validate_batches(records: &[u8]) -> Result<Vec<BatchHeader>, RecordError> {
+    validate(records, check_counts)
+}
+
+/// Like [`validate_batches`] but with the looser count rule batches in a compacted log
+/// obey: compaction removes records without changing a batch's offset range, so a batch
+/// may hold fewer records than offsets (`0 <= records_count <= last_offset_delta + 1`).
+/// For checking stored or compacted data, never a produce request.
+pub fn validate_stored_batches(records: &[u8]) -> Result<Vec<BatchHeader>, RecordError> {
+    validate(records, check_stored_counts)
+}
+
+fn check_stored_counts(h: &BatchHeader) -> Result<(), RecordError> {
+    if h.records_count < 0 {
+        return Err(RecordError::InvalidRecordCount(h.records_count));
+    }
+    if h.last_offset_delta < 0 || i64::from(h.records_count) > i64::from(h.last_offset_delta) + 1 {
+        return Err(RecordError::InconsistentOffsets {
+            last_offset_delta: h.last_offset_delta,
+            records_count: h.records_count,
+        });
+    }
+    Ok(())
+}
+
+fn validate(
+    records: &[u8],
+    counts: fn(&BatchHeader) -> Result<(), RecordError>,
+) -> Result<Vec<BatchHeader>, RecordError> {
     if records.is_empty() {
         return Err(RecordError::Empty);
     }
@@ -223,7 +251,7 @@ pub fn validate_batches(records: &[u8]) -> Result<Vec<BatchHeader>, RecordError>
             });
         }
         h.try_compression()?;
-        check_counts(&h)?;
+        counts(&h)?;
         headers.push(h);
         rest = &rest[total..];
     }

@@ -6,6 +6,7 @@
 //! LogAppendTime topics, the max timestamp). Record bodies are only decoded on the
 //! side paths that need individual records (ListOffsets by timestamp, compaction).
 
+mod builder;
 mod compression;
 mod header;
 mod records;
@@ -14,12 +15,13 @@ pub(crate) mod test_util;
 #[cfg(test)]
 mod tests;
 
+pub use builder::{build_batch, BatchParams, BuilderRecord, RecordHeaders};
 pub use compression::{compress, decompress, Compression, MAX_DECOMPRESSED_BYTES};
 pub use header::{
     parse_header, set_base_offset, set_max_timestamp_and_recompute_crc, set_partition_leader_epoch,
-    validate_batches, BatchHeader, TimestampType, ATTRIBUTES_OFFSET, BATCH_HEADER_BYTES,
-    BATCH_LENGTH_OFFSET, CRC_OFFSET, LOG_OVERHEAD_BYTES, MAGIC_OFFSET, MIN_BATCH_LENGTH,
-    RECORD_BATCH_MAGIC,
+    validate_batches, validate_stored_batches, BatchHeader, TimestampType, ATTRIBUTES_OFFSET,
+    BATCH_HEADER_BYTES, BATCH_LENGTH_OFFSET, CRC_OFFSET, LOG_OVERHEAD_BYTES, MAGIC_OFFSET,
+    MIN_BATCH_LENGTH, RECORD_BATCH_MAGIC,
 };
 pub use records::{batch_records, Record, RecordIter};
 

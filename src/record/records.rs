@@ -28,6 +28,9 @@ pub struct Record<'a> {
     /// `None` is a tombstone.
     pub value: Option<&'a [u8]>,
     pub headers_count: i32,
+    /// The `headers_count` headers in wire form (without the count), for re-encoding
+    /// a record unchanged (see `RecordHeaders::Encoded`).
+    pub headers: &'a [u8],
 }
 
 struct Cursor<'a> {
@@ -134,6 +137,7 @@ impl<'a> RecordIter<'a> {
         if headers_count < 0 {
             return Err(RecordError::MalformedRecord("negative header count"));
         }
+        let headers_start = c.pos;
         for _ in 0..headers_count {
             let key_len = c.varint()?;
             if key_len < 0 {
@@ -153,6 +157,7 @@ impl<'a> RecordIter<'a> {
             key,
             value,
             headers_count,
+            headers: &body[headers_start..c.pos],
         })
     }
 }

@@ -1,3 +1,4 @@
+use super::test_util::build_batch;
 use super::test_util::*;
 use super::*;
 

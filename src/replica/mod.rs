@@ -121,7 +121,10 @@ impl ReplicaManager {
     /// Opens logs for partitions the image has and we don't, applies config
     /// changes, and deletes logs of topics the image no longer has.
     pub fn reconcile(&self, image: &MetadataImage) -> Result<(), ReplicaError> {
-        let _serial = self.reconcile_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _serial = self
+            .reconcile_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         // Work out what to change under the read lock, do the IO without any
         // lock, then publish under the write lock.
         let mut to_delete: Vec<TopicLogs> = Vec::new();
@@ -175,13 +178,12 @@ impl ReplicaManager {
         for partition in topic.partitions.iter().skip(have) {
             let dir = self.partition_dir(&topic.name, partition.partition_index);
             prepare_dir(&dir, topic.topic_id)?;
-            let log = PartitionLog::open(&dir, config.clone()).map_err(|source| {
-                ReplicaError::Log {
+            let log =
+                PartitionLog::open(&dir, config.clone()).map_err(|source| ReplicaError::Log {
                     topic: topic.name.clone(),
                     partition: partition.partition_index,
                     source,
-                }
-            })?;
+                })?;
             opened.push(Arc::new(Partition {
                 topic: topic.name.as_str().into(),
                 topic_id: topic.topic_id,
@@ -192,11 +194,13 @@ impl ReplicaManager {
             }));
         }
         let mut topics = self.topics.write().unwrap_or_else(|p| p.into_inner());
-        let logs = topics.entry(topic.name.clone()).or_insert_with(|| TopicLogs {
-            topic_id: topic.topic_id,
-            configs: topic.configs.clone(),
-            partitions: Vec::new(),
-        });
+        let logs = topics
+            .entry(topic.name.clone())
+            .or_insert_with(|| TopicLogs {
+                topic_id: topic.topic_id,
+                configs: topic.configs.clone(),
+                partitions: Vec::new(),
+            });
         logs.configs = topic.configs.clone();
         logs.partitions.extend(opened);
         Ok(())
@@ -234,8 +238,42 @@ impl ReplicaManager {
         for p in self.all_partitions() {
             match p.with_log(|log| log.apply_retention(now)) {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(topic = %p.topic, partition = p.index, segments = n, "retention deleted segments"),
-                Err(e) => tracing::warn!(topic = %p.topic, partition = p.index, error = %e, "retention failed"),
+                Ok(n) => {
+                    tracing::info!(topic = %p.topic, partition = p.index, segments = n, "retention deleted segments")
+                }
+                Err(e) => {
+                    tracing::warn!(topic = %p.topic, partition = p.index, error = %e, "retention failed")
+                }
+            }
+        }
+    }
+
+    /// One bounded cleaner pass over every compacted partition. Each call
+    /// does at most the log's per-call budget and resumes next time.
+    pub fn clean_compacted(&self) {
+        let now = now_ms();
+        for p in self.all_partitions() {
+            let result = p.with_log(|log| {
+                if log.config().cleanup_policy_compact {
+                    log.clean(now).map(Some)
+                } else {
+                    Ok(None)
+                }
+            });
+            match result {
+                Ok(Some(stats)) if stats.segments_cleaned > 0 => tracing::info!(
+                    topic = %p.topic,
+                    partition = p.index,
+                    segments = stats.segments_cleaned,
+                    bytes_before = stats.bytes_before,
+                    bytes_after = stats.bytes_after,
+                    records_removed = stats.records_removed,
+                    "compacted"
+                ),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(topic = %p.topic, partition = p.index, error = %e, "compaction failed")
+                }
             }
         }
     }

@@ -59,7 +59,10 @@ pub async fn run_listeners(
             .bind_addr()
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
         let socket = TcpListener::bind(addr).await.map_err(|e| {
-            std::io::Error::new(e.kind(), format!("cannot bind listener {} on {addr}: {e}", listener.name))
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot bind listener {} on {addr}: {e}", listener.name),
+            )
         })?;
         let local = socket.local_addr()?;
         tracing::info!(listener = %listener.name, %local, "listening");

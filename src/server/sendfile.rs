@@ -15,8 +15,9 @@ pub async fn send_file_range(socket: &TcpStream, range: &FileRange) -> io::Resul
     while position < end {
         socket.writable().await?;
         let result = socket.try_io(Interest::WRITABLE, || {
-            let mut offset = i64::try_from(position)
-                .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file offset too large"))?;
+            let mut offset = i64::try_from(position).map_err(|_| {
+                io::Error::new(io::ErrorKind::InvalidInput, "file offset too large")
+            })?;
             let count = usize::try_from(end - position).unwrap_or(usize::MAX);
             nix::sys::sendfile::sendfile(socket, &*range.file, Some(&mut offset), count)
                 .map_err(io::Error::from)

@@ -78,9 +78,10 @@ pub fn encode_fetch_response(
     chunks.push(Chunk::Bytes(cur.freeze()));
     let mut frame = ResponseFrame { chunks };
     let size = i32::try_from(frame.len()).map_err(|_| err("fetch response over 2 GiB"))?;
-    frame
-        .chunks
-        .insert(0, Chunk::Bytes(bytes::Bytes::copy_from_slice(&size.to_be_bytes())));
+    frame.chunks.insert(
+        0,
+        Chunk::Bytes(bytes::Bytes::copy_from_slice(&size.to_be_bytes())),
+    );
     Ok(frame)
 }
 
@@ -98,7 +99,11 @@ fn put_partition(
     data.records = None;
     let start = cur.len();
     data.encode(cur, version).map_err(err)?;
-    let tail: &[u8] = if flexible { &[0, 0] } else { &[0xff, 0xff, 0xff, 0xff] };
+    let tail: &[u8] = if flexible {
+        &[0, 0]
+    } else {
+        &[0xff, 0xff, 0xff, 0xff]
+    };
     if cur.len() < start + tail.len() || &cur[cur.len() - tail.len()..] != tail {
         return Err(err("unexpected partition encoding tail"));
     }
@@ -175,7 +180,14 @@ mod tests {
                     records: None,
                 }],
             }];
-            let frame = encode_fetch_response(9, version, 0, 5.min(if version >= 7 { 5 } else { 0 }), topics).unwrap();
+            let frame = encode_fetch_response(
+                9,
+                version,
+                0,
+                5.min(if version >= 7 { 5 } else { 0 }),
+                topics,
+            )
+            .unwrap();
             let mut bytes = BytesMut::new();
             for c in frame.chunks {
                 match c {

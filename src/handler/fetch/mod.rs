@@ -40,7 +40,12 @@ pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Outcome 
             match image.topic_by_id(&topic.topic_id) {
                 Some(t) => t.name.clone(),
                 None => {
-                    unknown_ids.extend(topic.partitions.iter().map(|p| (topic.topic_id, p.partition)));
+                    unknown_ids.extend(
+                        topic
+                            .partitions
+                            .iter()
+                            .map(|p| (topic.topic_id, p.partition)),
+                    );
                     continue;
                 }
             }
@@ -65,7 +70,10 @@ pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Outcome 
         .iter()
         .flat_map(|t| {
             let name = if by_id {
-                image.topic_by_id(&t.topic_id).map(|x| x.name.clone()).unwrap_or_default()
+                image
+                    .topic_by_id(&t.topic_id)
+                    .map(|x| x.name.clone())
+                    .unwrap_or_default()
             } else {
                 t.topic.0.as_str().to_string()
             };
@@ -78,16 +86,21 @@ pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Outcome 
     } else {
         (0, session::FINAL_EPOCH)
     };
-    let plan = match broker
-        .fetch_sessions
-        .plan(session_id, epoch, RequestedPartitions { upserts, forgotten })
-    {
+    let plan = match broker.fetch_sessions.plan(
+        session_id,
+        epoch,
+        RequestedPartitions { upserts, forgotten },
+    ) {
         Ok(plan) => plan,
         Err(code) => return respond(ctx, code, 0, Vec::new()),
     };
 
     let read_committed = request.isolation_level == READ_COMMITTED;
-    let max_bytes = if request.max_bytes > 0 { request.max_bytes as u64 } else { u64::MAX };
+    let max_bytes = if request.max_bytes > 0 {
+        request.max_bytes as u64
+    } else {
+        u64::MAX
+    };
     let min_bytes = request.min_bytes.max(0) as u64;
     let wait = Duration::from_millis((request.max_wait_ms.max(0) as u64).min(MAX_WAIT_CAP_MS));
     let deadline = tokio::time::Instant::now() + wait;
@@ -111,7 +124,15 @@ pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Outcome 
     // Remember what the client now knows, then group by topic in plan order.
     let sent: Vec<(String, Uuid, i32, i64, i64)> = results
         .iter()
-        .map(|r| (r.key.topic.clone(), r.key.topic_id, r.key.partition, r.data.high_watermark, r.data.log_start_offset))
+        .map(|r| {
+            (
+                r.key.topic.clone(),
+                r.key.topic_id,
+                r.key.partition,
+                r.data.high_watermark,
+                r.data.log_start_offset,
+            )
+        })
         .collect();
     broker.fetch_sessions.record_sent(plan.session_id, &sent);
     let mut topics: Vec<TopicOut> = Vec::new();
@@ -124,14 +145,25 @@ pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Outcome 
             .is_some_and(|t| t.name == r.key.topic && t.topic_id == r.key.topic_id);
         if !same_topic {
             let topic_id = if r.key.topic_id.is_nil() {
-                image.topics.get(&r.key.topic).map(|t| t.topic_id).unwrap_or_default()
+                image
+                    .topics
+                    .get(&r.key.topic)
+                    .map(|t| t.topic_id)
+                    .unwrap_or_default()
             } else {
                 r.key.topic_id
             };
-            topics.push(TopicOut { name: r.key.topic.clone(), topic_id, partitions: Vec::new() });
+            topics.push(TopicOut {
+                name: r.key.topic.clone(),
+                topic_id,
+                partitions: Vec::new(),
+            });
         }
         if let Some(t) = topics.last_mut() {
-            t.partitions.push(PartitionOut { data: r.data, records: r.records });
+            t.partitions.push(PartitionOut {
+                data: r.data,
+                records: r.records,
+            });
         }
     }
     for (topic_id, partition) in unknown_ids {
@@ -150,8 +182,19 @@ pub async fn handle(ctx: &RequestContext<'_>, request: FetchRequest) -> Outcome 
     respond(ctx, 0, plan.session_id, topics)
 }
 
-fn respond(ctx: &RequestContext<'_>, error_code: i16, session_id: i32, topics: Vec<TopicOut>) -> Outcome {
-    match encode_fetch_response(ctx.correlation_id, ctx.api_version, error_code, session_id, topics) {
+fn respond(
+    ctx: &RequestContext<'_>,
+    error_code: i16,
+    session_id: i32,
+    topics: Vec<TopicOut>,
+) -> Outcome {
+    match encode_fetch_response(
+        ctx.correlation_id,
+        ctx.api_version,
+        error_code,
+        session_id,
+        topics,
+    ) {
         Ok(frame) => Outcome::Respond(frame),
         Err(e) => {
             tracing::error!(error = %e, "fetch response encoding failed");
@@ -193,7 +236,11 @@ fn read_all(
         let mut data = PartitionData::default()
             .with_partition_index(key.partition)
             .with_high_watermark(-1)
-            .with_aborted_transactions(if read_committed { Some(Vec::new()) } else { None });
+            .with_aborted_transactions(if read_committed {
+                Some(Vec::new())
+            } else {
+                None
+            });
         let mut records = None;
         let mut bytes = 0;
         match ctx.broker.replicas.partition(&key.topic, key.partition) {
@@ -208,7 +255,8 @@ fn read_all(
                 if let Err(code) = check_leader_epoch(&partition, key.current_leader_epoch) {
                     data.error_code = code;
                 } else {
-                    let limit = (key.partition_max_bytes.max(0) as u64).min(max_bytes.saturating_sub(used));
+                    let limit =
+                        (key.partition_max_bytes.max(0) as u64).min(max_bytes.saturating_sub(used));
                     let min_one = used == 0;
                     let result = partition.with_log(|log| {
                         let hwm = log.log_end_offset();
@@ -242,7 +290,12 @@ fn read_all(
                 }
             }
         }
-        out.push(PartitionResult { key: key.clone(), data, records, bytes });
+        out.push(PartitionResult {
+            key: key.clone(),
+            data,
+            records,
+            bytes,
+        });
     }
     out
 }

@@ -206,7 +206,11 @@ impl FetchSessionCache {
     }
 
     pub fn len(&self) -> usize {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).sessions.len()
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .sessions
+            .len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -251,7 +255,11 @@ mod tests {
     fn full_then_incremental() {
         let cache = FetchSessionCache::new(10);
         let plan = cache
-            .plan(0, INITIAL_EPOCH, req(vec![part("a", 0, 0), part("a", 1, 0)]))
+            .plan(
+                0,
+                INITIAL_EPOCH,
+                req(vec![part("a", 0, 0), part("a", 1, 0)]),
+            )
             .unwrap();
         assert!(plan.session_id > 0);
         assert!(!plan.incremental);
@@ -276,7 +284,10 @@ mod tests {
     #[test]
     fn wrong_epoch_and_unknown_session_are_errors() {
         let cache = FetchSessionCache::new(10);
-        let id = cache.plan(0, 0, req(vec![part("a", 0, 0)])).unwrap().session_id;
+        let id = cache
+            .plan(0, 0, req(vec![part("a", 0, 0)]))
+            .unwrap()
+            .session_id;
         assert_eq!(
             cache.plan(id, 5, req(vec![])).unwrap_err(),
             ResponseError::InvalidFetchSessionEpoch.code()

@@ -1,0 +1,627 @@
+//! Log compaction (`cleanup.policy=compact`): keep only the latest record per key.
+//!
+//! # Model (Kafka's)
+//! The log splits into a *clean* prefix (already compacted: every key appears at most
+//! once) and a *dirty* suffix, separated by the first dirty offset, persisted in
+//! [`CLEANER_CHECKPOINT_FILE`]. The *cleanable* range ends at the first uncleanable
+//! offset: the active segment's base, or earlier the base of the first dirty segment
+//! holding a record younger than `min_compaction_lag_ms`. A round runs when
+//! dirty bytes / cleanable bytes >= `min_cleanable_dirty_ratio`, or when the first dirty
+//! batch is older than `max_compaction_lag_ms`:
+//!
+//! 1. Build an offset map key → latest offset over the dirty range. Full keys are
+//!    stored (no hashing, so no collisions to get wrong); memory is bounded by
+//!    [`CleanerLimits::max_map_bytes`]: when it fills, the round ends at the next segment
+//!    boundary and the rest stays dirty for the next round.
+//! 2. Rewrite every segment from the log start to the round's end, oldest first, one at a
+//!    time. A record is kept if no later offset for its key is in the map; keyless
+//!    records are dropped; a tombstone (null value) that is the latest for its key is
+//!    kept until `delete_retention_ms` after its segment was last modified (the rewrite
+//!    keeps the original mtime so this clock is not reset). Segments whose content would
+//!    not change are left alone.
+//! 3. When all segments up to the end are rewritten, the checkpoint moves to the end.
+//!
+//! # Batches
+//! A batch that loses no record is copied byte for byte. Otherwise it is rebuilt as
+//! Kafka's cleaner does: same base offset and last offset delta (so the producer's last
+//! sequence number still lines up), records at their original offsets (gaps inside the
+//! batch), same producer id/epoch/base sequence, attributes, codec and leader epoch;
+//! max timestamp and CRC recomputed. Batches never merge. A non-transactional batch left
+//! empty is dropped.
+//!
+//! # Transactions
+//! The log keeps no transaction state, so the cleaner cannot tell aborted from committed
+//! data. To stay correct it: never enters transactional records into the offset map
+//! (an aborted record must not shadow an older committed value), removes a
+//! transactional record only when a later non-transactional record for its key exists,
+//! never expires transactional tombstones, keeps a transactional batch left empty as an
+//! empty batch (offset range kept) and always keeps control batches (transaction
+//! markers). Kafka removes markers once their transaction's data is gone; keeping them
+//! costs a few bytes and keeps read_committed semantics trivially intact.
+//!
+//! # Crash safety
+//! Per segment: write `<base>.{log,index,timeindex}.cleaned`, fsync, rename the indexes
+//! then the log to `.swap` (the log rename commits), fsync the directory, rename the
+//! `.swap` files over the originals (indexes first, log last), fsync the directory. Open
+//! deletes `.cleaned` leftovers and completes committed swaps (`recovery::complete_swaps`),
+//! so a crash at any point leaves either the old or the new segment, both valid and
+//! holding the latest value of every key. Readers holding the old file keep reading it
+//! (the inode survives the rename until closed).
+//!
+//! # Bounded work
+//! `clean` runs under the partition's lock, so each call does a bounded amount of work
+//! ([`CleanerLimits::max_bytes_per_call`] bytes read, but at least one segment) and keeps
+//! the round's state in memory; the next call continues. A round interrupted by a restart
+//! starts again from the log start (rewriting is idempotent).
+
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::path::Path;
+
+use super::io::sync_dir;
+use super::recovery::SWAP_SUFFIX;
+use super::segment::Segment;
+use super::{LogError, PartitionLog};
+use crate::record::{
+    batch_records, build_batch, parse_header, BatchHeader, BatchParams, BuilderRecord, RecordError,
+    RecordHeaders, RecordIter, TimestampType,
+};
+
+/// Per-partition file holding the first dirty offset (Kafka keeps one per log dir).
+pub const CLEANER_CHECKPOINT_FILE: &str = "cleaner-offset-checkpoint";
+const CHECKPOINT_VERSION: u32 = 1;
+const CLEANED_SUFFIX: &str = ".cleaned";
+/// Estimated bytes an offset map entry costs besides its key (hash table slot, box header).
+const MAP_ENTRY_OVERHEAD_BYTES: u64 = 48;
+/// Cleaned batches are buffered and written in chunks of about this many bytes.
+const WRITE_CHUNK_BYTES: usize = 1024 * 1024;
+
+/// Steps at which a test can make the swap stop as if the broker died (see io::Faults).
+pub(crate) const STEP_CLEANED_WRITTEN: u64 = 1;
+pub(crate) const STEP_INDEX_SWAPS_RENAMED: u64 = 2;
+pub(crate) const STEP_COMMITTED: u64 = 3;
+pub(crate) const STEP_INDEXES_SWAPPED_IN: u64 = 4;
+
+/// Bounds on the work and memory of one [`PartitionLog::clean`] call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CleanerLimits {
+    /// Soft cap on the offset map (keys + per-entry overhead): the map stops growing at
+    /// the first segment boundary after reaching it. Kafka's log.cleaner.dedupe.buffer.size.
+    pub max_map_bytes: u64,
+    /// Segment bytes one call reads (map building plus rewriting) before returning; it
+    /// always finishes the segment it is on, so a call may read up to one segment more.
+    pub max_bytes_per_call: u64,
+}
+
+impl Default for CleanerLimits {
+    fn default() -> Self {
+        CleanerLimits {
+            max_map_bytes: 64 * 1024 * 1024,
+            max_bytes_per_call: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// What one [`PartitionLog::clean`] call did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CleanStats {
+    /// A new round began in this call (the log was due for cleaning).
+    pub round_started: bool,
+    /// The round finished in this call and the first dirty offset advanced.
+    pub round_finished: bool,
+    /// A round is still in progress: call again.
+    pub more_work: bool,
+    /// Dirty ratio measured when the round started (0 if none started).
+    pub dirty_ratio: f64,
+    /// First dirty offset after this call.
+    pub first_dirty_offset: i64,
+    /// End (exclusive) of the round's range; 0 when no round ran.
+    pub round_end_offset: i64,
+    /// Segments replaced by a cleaned copy (emptied ones included).
+    pub segments_cleaned: usize,
+    /// Of those, segments deleted because nothing in them survived.
+    pub segments_deleted: usize,
+    /// Sizes of the replaced segments before and after.
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+    /// Segment bytes read (map building and rewriting).
+    pub bytes_read: u64,
+    pub records_removed: u64,
+    /// Of `records_removed`, tombstones removed because delete_retention_ms passed.
+    pub tombstones_removed: u64,
+    /// Keys in the offset map of the current round.
+    pub map_keys: usize,
+}
+
+/// Keys → latest offset over a dirty range.
+#[derive(Debug, Default)]
+struct OffsetMap {
+    map: HashMap<Box<[u8]>, i64>,
+    bytes: u64,
+}
+
+impl OffsetMap {
+    fn put(&mut self, key: &[u8], offset: i64) {
+        if let Some(o) = self.map.get_mut(key) {
+            *o = (*o).max(offset);
+        } else {
+            self.bytes += key.len() as u64 + MAP_ENTRY_OVERHEAD_BYTES;
+            self.map.insert(key.into(), offset);
+        }
+    }
+
+    fn get(&self, key: &[u8]) -> Option<i64> {
+        self.map.get(key).copied()
+    }
+}
+
+/// A round between calls.
+#[derive(Debug)]
+struct Round {
+    map: OffsetMap,
+    /// Segments with base < end are rewritten; the checkpoint moves here at the end.
+    end: i64,
+    /// Segments with base < next_base are done.
+    next_base: i64,
+}
+
+#[derive(Debug)]
+pub(crate) struct CleanerState {
+    /// Start of the dirty range as last checkpointed (clamped to the log when used).
+    first_dirty: i64,
+    round: Option<Round>,
+    limits: CleanerLimits,
+}
+
+impl CleanerState {
+    pub(crate) fn load(dir: &Path) -> CleanerState {
+        CleanerState {
+            first_dirty: read_checkpoint(dir).unwrap_or(0),
+            round: None,
+            limits: CleanerLimits::default(),
+        }
+    }
+}
+
+fn read_checkpoint(dir: &Path) -> Option<i64> {
+    let text = fs::read_to_string(dir.join(CLEANER_CHECKPOINT_FILE)).ok()?;
+    let mut it = text.split_ascii_whitespace();
+    let version: u32 = it.next()?.parse().ok()?;
+    let offset: i64 = it.next()?.parse().ok()?;
+    (version == CHECKPOINT_VERSION && it.next().is_none()).then_some(offset)
+}
+
+/// Temp file, fsync, rename, fsync dir: the checkpoint is old or new, never torn.
+fn write_checkpoint(dir: &Path, offset: i64) -> io::Result<()> {
+    let tmp = dir.join(format!("{CLEANER_CHECKPOINT_FILE}.tmp"));
+    {
+        let f = fs::File::create(&tmp)?;
+        io::Write::write_all(
+            &mut &f,
+            format!("{CHECKPOINT_VERSION} {offset}\n").as_bytes(),
+        )?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, dir.join(CLEANER_CHECKPOINT_FILE))?;
+    sync_dir(dir)
+}
+
+fn corrupt(seg: &Segment, position: u64, e: RecordError) -> LogError {
+    LogError::CorruptLog {
+        path: seg.log.path().to_path_buf(),
+        position,
+        reason: e.to_string(),
+    }
+}
+
+/// What happens to one batch.
+enum Outcome {
+    Unchanged,
+    Rewritten(Vec<u8>),
+    Dropped,
+}
+
+#[derive(Default)]
+struct Removed {
+    records: u64,
+    tombstones: u64,
+}
+
+/// Applies the retention rules to one stored batch.
+fn filter_batch(
+    batch: &[u8],
+    map: &OffsetMap,
+    expire_tombstones: bool,
+    removed: &mut Removed,
+) -> Result<Outcome, RecordError> {
+    let h = parse_header(batch)?;
+    if h.is_control() {
+        return Ok(Outcome::Unchanged);
+    }
+    let txn = h.is_transactional();
+    let (h, body) = batch_records(batch)?;
+    let mut kept = Vec::new();
+    let mut dropped = 0u64;
+    for r in RecordIter::new(&h, &body) {
+        let r = r?;
+        let keep = match r.key {
+            None => false,
+            Some(k) => match map.get(k) {
+                Some(latest) if r.offset < latest => false,
+                _ if r.value.is_none() && expire_tombstones && !txn => {
+                    removed.tombstones += 1;
+                    false
+                }
+                _ => true,
+            },
+        };
+        if keep {
+            kept.push(r);
+        } else {
+            dropped += 1;
+        }
+    }
+    if dropped == 0 {
+        return Ok(Outcome::Unchanged);
+    }
+    removed.records += dropped;
+    if kept.is_empty() && !txn {
+        return Ok(Outcome::Dropped);
+    }
+    let records: Vec<BuilderRecord<'_>> = kept
+        .iter()
+        .map(|r| BuilderRecord {
+            // Offsets come from this batch, so the delta fits its i32 last_offset_delta.
+            offset_delta: (r.offset - h.base_offset) as i32,
+            timestamp: r.timestamp,
+            key: r.key,
+            value: r.value,
+            headers: RecordHeaders::Encoded {
+                count: r.headers_count,
+                bytes: r.headers,
+            },
+        })
+        .collect();
+    let params = BatchParams {
+        base_offset: h.base_offset,
+        partition_leader_epoch: h.partition_leader_epoch,
+        compression: h.try_compression()?,
+        timestamp_type: h.timestamp_type(),
+        log_append_time_ms: if h.timestamp_type() == TimestampType::LogAppendTime {
+            h.max_timestamp
+        } else {
+            -1
+        },
+        producer_id: h.producer_id,
+        producer_epoch: h.producer_epoch,
+        base_sequence: h.base_sequence,
+        is_transactional: txn,
+        is_control: false,
+        last_offset_delta: Some(h.last_offset_delta),
+    };
+    build_batch(&records, params).map(Outcome::Rewritten)
+}
+
+fn rename_all(from: &[std::path::PathBuf], to: &[std::path::PathBuf]) -> io::Result<()> {
+    for (f, t) in from.iter().zip(to) {
+        fs::rename(f, t)?;
+    }
+    Ok(())
+}
+
+fn remove_if_exists(path: &Path) {
+    if let Err(e) = fs::remove_file(path) {
+        if e.kind() != io::ErrorKind::NotFound {
+            tracing::warn!(path = %path.display(), error = %e, "failed to remove file");
+        }
+    }
+}
+
+impl PartitionLog {
+    /// Replaces the limits bounding each [`PartitionLog::clean`] call.
+    pub fn set_cleaner_limits(&mut self, limits: CleanerLimits) {
+        self.cleaner.limits = limits;
+    }
+
+    /// First offset not yet covered by a finished compaction round (clamped to the log).
+    pub fn first_dirty_offset(&self) -> i64 {
+        self.clamped_first_dirty()
+    }
+
+    fn clamped_first_dirty(&self) -> i64 {
+        let d = self.cleaner.first_dirty;
+        if d < self.log_start_offset || d > self.log_end_offset() {
+            self.log_start_offset
+        } else {
+            d
+        }
+    }
+
+    /// Compacts the log's non-active segments if it is due (see the module docs for the
+    /// rules). A no-op unless `cleanup_policy_compact` is set. Meant to be called
+    /// periodically for compacted partitions under the partition's lock; each call does a
+    /// bounded amount of work and `more_work` in the result says a round is unfinished.
+    /// `now_ms` is compared with record timestamps and segment mtimes (wall clock).
+    pub fn clean(&mut self, now_ms: i64) -> Result<CleanStats, LogError> {
+        let mut stats = CleanStats::default();
+        if !self.config.cleanup_policy_compact {
+            self.cleaner.round = None;
+            stats.first_dirty_offset = self.clamped_first_dirty();
+            return Ok(stats);
+        }
+        let budget = self.cleaner.limits.max_bytes_per_call;
+        if self.cleaner.round.is_none() {
+            match self.start_round(now_ms, &mut stats)? {
+                Some(round) => self.cleaner.round = Some(round),
+                None => {
+                    stats.first_dirty_offset = self.clamped_first_dirty();
+                    return Ok(stats);
+                }
+            }
+        }
+        let Some(mut round) = self.cleaner.round.take() else {
+            return Ok(stats);
+        };
+        stats.round_end_offset = round.end;
+        stats.map_keys = round.map.map.len();
+        let mut did_one = false;
+        while let Some(idx) = self
+            .segments
+            .iter()
+            .position(|s| s.base_offset >= round.next_base)
+        {
+            let last = self.segments.len() - 1;
+            let seg_base = self.segments[idx].base_offset;
+            if idx == last || seg_base >= round.end {
+                break;
+            }
+            if did_one && stats.bytes_read >= budget {
+                // Out of budget; keep the round for the next call.
+                self.cleaner.round = Some(round);
+                stats.more_work = true;
+                stats.first_dirty_offset = self.clamped_first_dirty();
+                return Ok(stats);
+            }
+            let next_base = self.segments[idx + 1].base_offset;
+            self.clean_segment(idx, &round.map, now_ms, &mut stats)?;
+            round.next_base = next_base;
+            did_one = true;
+        }
+        write_checkpoint(&self.dir, round.end)?;
+        self.cleaner.first_dirty = round.end;
+        stats.round_finished = true;
+        stats.first_dirty_offset = self.clamped_first_dirty();
+        tracing::info!(
+            dir = %self.dir.display(),
+            first_dirty_offset = round.end,
+            "compaction round finished"
+        );
+        Ok(stats)
+    }
+
+    /// Decides whether the log is due and, if so, builds the offset map.
+    fn start_round(
+        &mut self,
+        now_ms: i64,
+        stats: &mut CleanStats,
+    ) -> Result<Option<Round>, LogError> {
+        let first_dirty = self.clamped_first_dirty();
+        let last = self.segments.len() - 1;
+        // First uncleanable offset: the active segment, or a segment too young to clean.
+        let mut uncleanable = self.segments[last].base_offset;
+        if self.config.min_compaction_lag_ms > 0 {
+            for seg in &self.segments[..last] {
+                if seg.t.next_offset > first_dirty
+                    && seg.size() > 0
+                    && now_ms.saturating_sub(seg.largest_timestamp())
+                        < self.config.min_compaction_lag_ms
+                {
+                    uncleanable = seg.base_offset;
+                    break;
+                }
+            }
+        }
+        let (mut clean_bytes, mut dirty_bytes) = (0u64, 0u64);
+        let mut first_dirty_seg = None;
+        for (i, seg) in self.segments[..last].iter().enumerate() {
+            if seg.base_offset >= uncleanable {
+                break;
+            }
+            if seg.t.next_offset > first_dirty {
+                dirty_bytes += seg.size();
+                if first_dirty_seg.is_none() && seg.size() > 0 {
+                    first_dirty_seg = Some(i);
+                }
+            } else {
+                clean_bytes += seg.size();
+            }
+        }
+        let Some(first_dirty_seg) = first_dirty_seg else {
+            return Ok(None);
+        };
+        let ratio = dirty_bytes as f64 / (clean_bytes + dirty_bytes) as f64;
+        let mut due = ratio >= self.config.min_cleanable_dirty_ratio;
+        if !due && self.config.max_compaction_lag_ms < i64::MAX {
+            let seg = &self.segments[first_dirty_seg];
+            let h = seg.header_at(0)?;
+            let ts = if h.max_timestamp >= 0 {
+                h.max_timestamp
+            } else {
+                seg.log.modified_ms()
+            };
+            due = now_ms.saturating_sub(ts) > self.config.max_compaction_lag_ms;
+        }
+        if !due {
+            return Ok(None);
+        }
+        stats.round_started = true;
+        stats.dirty_ratio = ratio;
+        let limits = self.cleaner.limits;
+        let mut map = OffsetMap::default();
+        let mut end = uncleanable;
+        let mut read = 0u64;
+        for (i, seg) in self.segments[..last].iter().enumerate() {
+            if seg.base_offset >= uncleanable {
+                break;
+            }
+            if seg.t.next_offset <= first_dirty || seg.size() == 0 {
+                continue;
+            }
+            if i > first_dirty_seg
+                && (map.bytes >= limits.max_map_bytes || read >= limits.max_bytes_per_call)
+            {
+                end = seg.base_offset;
+                break;
+            }
+            read += seg.size();
+            let mut pos = 0;
+            while pos < seg.size() {
+                let h = seg.header_at(pos)?;
+                if !h.is_control() && !h.is_transactional() && h.last_offset() >= first_dirty {
+                    let bytes = seg.read_batch(pos, &h)?;
+                    let (hh, body) = batch_records(&bytes).map_err(|e| corrupt(seg, pos, e))?;
+                    for r in RecordIter::new(&hh, &body) {
+                        let r = r.map_err(|e| corrupt(seg, pos, e))?;
+                        if let (Some(k), true) = (r.key, r.offset >= first_dirty) {
+                            map.put(k, r.offset);
+                        }
+                    }
+                }
+                pos += h.total_bytes();
+            }
+        }
+        stats.bytes_read += read;
+        tracing::debug!(
+            dir = %self.dir.display(),
+            first_dirty,
+            end,
+            ratio,
+            keys = map.map.len(),
+            "compaction round started"
+        );
+        Ok(Some(Round {
+            map,
+            end,
+            next_base: self.log_start_offset,
+        }))
+    }
+
+    /// Rewrites segment `idx` (never the active one) without the records `map` makes
+    /// obsolete and swaps it in. Leaves the segment alone if nothing would change.
+    fn clean_segment(
+        &mut self,
+        idx: usize,
+        map: &OffsetMap,
+        now_ms: i64,
+        stats: &mut CleanStats,
+    ) -> Result<(), LogError> {
+        let interval = self.config.index_interval_bytes;
+        let seg = &self.segments[idx];
+        let base = seg.base_offset;
+        let mtime = seg.log.modified_ms();
+        let expire_tombstones = now_ms.saturating_sub(mtime) > self.config.delete_retention_ms;
+        stats.bytes_read += seg.size();
+        let mut out =
+            Segment::open_with_suffix(&self.dir, base, CLEANED_SUFFIX, true, &self.faults)?;
+        let cleaned_paths = Segment::paths_with(&self.dir, base, CLEANED_SUFFIX);
+        let result = (|| -> Result<Option<Removed>, LogError> {
+            let mut removed = Removed::default();
+            let mut changed = false;
+            let (mut buf, mut headers): (Vec<u8>, Vec<BatchHeader>) = (Vec::new(), Vec::new());
+            let mut pos = 0;
+            while pos < seg.size() {
+                let h = seg.header_at(pos)?;
+                let bytes = seg.read_batch(pos, &h)?;
+                let outcome = filter_batch(&bytes, map, expire_tombstones, &mut removed)
+                    .map_err(|e| corrupt(seg, pos, e))?;
+                pos += h.total_bytes();
+                let kept = match outcome {
+                    Outcome::Unchanged => bytes,
+                    Outcome::Rewritten(b) => {
+                        changed = true;
+                        b
+                    }
+                    Outcome::Dropped => {
+                        changed = true;
+                        continue;
+                    }
+                };
+                headers.push(parse_header(&kept)?);
+                buf.extend_from_slice(&kept);
+                if buf.len() >= WRITE_CHUNK_BYTES {
+                    out.append(&buf, &headers, interval, now_ms)?;
+                    buf.clear();
+                    headers.clear();
+                }
+            }
+            if !changed {
+                return Ok(None);
+            }
+            if !buf.is_empty() {
+                out.append(&buf, &headers, interval, now_ms)?;
+            }
+            out.seal_time_index()?;
+            out.log.set_modified_ms(mtime)?;
+            out.sync()?;
+            Ok(Some(removed))
+        })();
+        let removed = match result {
+            Ok(Some(r)) => r,
+            other => {
+                drop(out);
+                for p in &cleaned_paths {
+                    remove_if_exists(p);
+                }
+                return other.map(|_| ());
+            }
+        };
+        let size_before = seg.size();
+        let roll_base_ms = seg.roll_base_ms;
+        let t = out.t;
+        drop(out);
+
+        // Commit: indexes to .swap, then the log (the commit point), then swap in.
+        let faults = &self.faults;
+        let swap_paths = Segment::paths_with(&self.dir, base, SWAP_SUFFIX);
+        let final_paths = Segment::paths(&self.dir, base);
+        faults.clean_step(STEP_CLEANED_WRITTEN)?;
+        rename_all(&cleaned_paths[1..], &swap_paths[1..])?;
+        faults.clean_step(STEP_INDEX_SWAPS_RENAMED)?;
+        fs::rename(&cleaned_paths[0], &swap_paths[0])?;
+        sync_dir(&self.dir)?;
+        faults.clean_step(STEP_COMMITTED)?;
+        rename_all(&swap_paths[1..], &final_paths[1..])?;
+        faults.clean_step(STEP_INDEXES_SWAPPED_IN)?;
+        fs::rename(&swap_paths[0], &final_paths[0])?;
+        sync_dir(&self.dir)?;
+
+        let mut fresh = Segment::open(&self.dir, base, false, &self.faults)?;
+        fresh.t = t;
+        fresh.roll_base_ms = roll_base_ms;
+        fresh.indexes_suspect = false;
+        stats.segments_cleaned += 1;
+        stats.bytes_before += size_before;
+        stats.bytes_after += t.size;
+        stats.records_removed += removed.records;
+        stats.tombstones_removed += removed.tombstones;
+        if t.size == 0 && idx != 0 {
+            // Nothing survived: drop the segment (its offsets become a gap). The first
+            // segment stays, empty, so the log start offset does not move.
+            fresh.delete_files()?;
+            self.segments.remove(idx);
+            stats.segments_deleted += 1;
+        } else {
+            self.segments[idx] = fresh;
+        }
+        tracing::debug!(
+            dir = %self.dir.display(),
+            segment = base,
+            size_before,
+            size_after = t.size,
+            records_removed = removed.records,
+            "cleaned segment"
+        );
+        Ok(())
+    }
+}
