@@ -354,6 +354,15 @@ impl BrokerConfig {
                     let minutes: i64 = parse_num(key, value)?;
                     cfg.groups.offsets_retention_ms = minutes.saturating_mul(60_000);
                 }
+                "group.consumer.session.timeout.ms" => {
+                    cfg.groups.consumer_session_timeout_ms = positive(key, value)?
+                }
+                "group.consumer.heartbeat.interval.ms" => {
+                    cfg.groups.consumer_heartbeat_interval_ms = parse_num(key, value)?;
+                    if cfg.groups.consumer_heartbeat_interval_ms < 1 {
+                        return Err(invalid(key, value, "must be positive"));
+                    }
+                }
                 "offsets.retention.ms" => cfg.groups.offsets_retention_ms = parse_num(key, value)?,
                 "offset.metadata.max.bytes" => {
                     cfg.groups.offset_metadata_max_bytes = parse_num(key, value)?

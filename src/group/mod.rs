@@ -10,6 +10,7 @@
 //! touches sockets, and it writes to the log only through `store`.
 
 pub mod classic;
+pub mod consumer;
 pub mod schema;
 pub mod store;
 
@@ -22,6 +23,7 @@ use bytes::Buf;
 use kafka_protocol::error::ResponseError;
 
 use self::classic::ClassicGroup;
+use self::consumer::ConsumerGroup;
 use crate::broker::Broker;
 
 /// Name of the internal offsets topic.
@@ -45,6 +47,10 @@ pub struct GroupConfig {
     pub offset_metadata_max_bytes: usize,
     /// `offsets.topic.segment.bytes`.
     pub offsets_topic_segment_bytes: u64,
+    /// `group.consumer.session.timeout.ms` (KIP-848 groups).
+    pub consumer_session_timeout_ms: u64,
+    /// `group.consumer.heartbeat.interval.ms` (KIP-848 groups).
+    pub consumer_heartbeat_interval_ms: i32,
 }
 
 impl Default for GroupConfig {
@@ -57,6 +63,8 @@ impl Default for GroupConfig {
             offsets_retention_ms: 7 * 24 * 3_600_000,
             offset_metadata_max_bytes: 4096,
             offsets_topic_segment_bytes: 100 * 1024 * 1024,
+            consumer_session_timeout_ms: 45_000,
+            consumer_heartbeat_interval_ms: 5_000,
         }
     }
 }
@@ -81,6 +89,8 @@ pub struct GroupCoordinator {
     /// Serializes creation of the offsets topic.
     create_lock: tokio::sync::Mutex<()>,
     groups: Mutex<HashMap<String, Arc<Mutex<ClassicGroup>>>>,
+    /// KIP-848 groups; a group id is either classic or consumer, never both.
+    consumer_groups: Mutex<HashMap<String, Arc<Mutex<ConsumerGroup>>>>,
     /// group → (topic, partition) → offset.
     offsets: Mutex<HashMap<String, BTreeMap<(String, i32), CommittedOffset>>>,
 }
@@ -92,6 +102,7 @@ impl GroupCoordinator {
             state: AtomicU8::new(STATE_ABSENT),
             create_lock: tokio::sync::Mutex::new(()),
             groups: Mutex::new(HashMap::new()),
+            consumer_groups: Mutex::new(HashMap::new()),
             offsets: Mutex::new(HashMap::new()),
         }
     }
@@ -210,6 +221,47 @@ impl GroupCoordinator {
         Some(g)
     }
 
+    /// The KIP-848 group, created when absent and `create` is set.
+    pub fn consumer_group(
+        &self,
+        group_id: &str,
+        create: bool,
+    ) -> Option<Arc<Mutex<ConsumerGroup>>> {
+        let mut groups = self
+            .consumer_groups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(g) = groups.get(group_id) {
+            return Some(g.clone());
+        }
+        if !create {
+            return None;
+        }
+        let g = Arc::new(Mutex::new(ConsumerGroup::new(
+            group_id,
+            Duration::from_millis(self.config.consumer_session_timeout_ms),
+            self.config.consumer_heartbeat_interval_ms,
+        )));
+        groups.insert(group_id.to_string(), g.clone());
+        Some(g)
+    }
+
+    pub fn all_consumer_groups(&self) -> Vec<Arc<Mutex<ConsumerGroup>>> {
+        let groups = self
+            .consumer_groups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        groups.values().cloned().collect()
+    }
+
+    pub(crate) fn remove_consumer_group(&self, group_id: &str) {
+        let mut groups = self
+            .consumer_groups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        groups.remove(group_id);
+    }
+
     pub fn all_groups(&self) -> Vec<Arc<Mutex<ClassicGroup>>> {
         let groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());
         groups.values().cloned().collect()
@@ -282,6 +334,9 @@ impl GroupCoordinator {
                 }
             }
         }
+        for group in self.all_consumer_groups() {
+            group.lock().unwrap_or_else(|p| p.into_inner()).tick(now);
+        }
         self.expire_offsets(broker);
     }
 
@@ -296,7 +351,10 @@ impl GroupCoordinator {
             for (group_id, parts) in offsets.iter() {
                 let active = self
                     .group(group_id, false)
-                    .is_some_and(|g| !g.lock().unwrap_or_else(|p| p.into_inner()).is_empty());
+                    .is_some_and(|g| !g.lock().unwrap_or_else(|p| p.into_inner()).is_empty())
+                    || self
+                        .consumer_group(group_id, false)
+                        .is_some_and(|g| !g.lock().unwrap_or_else(|p| p.into_inner()).is_empty());
                 if active {
                     continue;
                 }

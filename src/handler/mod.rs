@@ -84,6 +84,8 @@ pub const SUPPORTED_APIS: &[ApiSpec] = &[
     group::list_groups::SPEC,
     group::delete_groups::SPEC,
     group::offset_delete::SPEC,
+    group::consumer_group_heartbeat::SPEC,
+    group::consumer_group_describe::SPEC,
 ];
 
 pub fn spec_for(key: ApiKey) -> Option<&'static ApiSpec> {
@@ -186,6 +188,12 @@ pub async fn handle_frame(
         RequestKind::ListGroups(r) => group::list_groups::handle(&ctx, r).await,
         RequestKind::DeleteGroups(r) => group::delete_groups::handle(&ctx, r).await,
         RequestKind::OffsetDelete(r) => group::offset_delete::handle(&ctx, r).await,
+        RequestKind::ConsumerGroupHeartbeat(r) => {
+            group::consumer_group_heartbeat::handle(&ctx, r).await
+        }
+        RequestKind::ConsumerGroupDescribe(r) => {
+            group::consumer_group_describe::handle(&ctx, r).await
+        }
         other => Outcome::Close(format!(
             "no handler for {:?}",
             std::mem::discriminant(&other)

@@ -87,6 +87,16 @@ async fn join(
         supports_skip_assignment: ctx.api_version >= FIRST_VERSION_WITH_SKIP_ASSIGNMENT,
     };
     let member_id = join.member_id.clone();
+    if let Some(consumer) = ctx.broker.groups.consumer_group(group_id, false) {
+        if !consumer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
+        {
+            return Err(ResponseError::InconsistentGroupProtocol.code());
+        }
+        ctx.broker.groups.remove_consumer_group(group_id);
+    }
     let group = ctx
         .broker
         .groups

@@ -1,6 +1,8 @@
 //! Classic consumer-group APIs. Each file handles one API; the state lives
 //! in `crate::group`.
 
+pub mod consumer_group_describe;
+pub mod consumer_group_heartbeat;
 pub mod delete_groups;
 pub mod describe_groups;
 pub mod heartbeat;

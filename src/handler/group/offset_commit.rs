@@ -113,6 +113,12 @@ fn check_membership(ctx: &RequestContext<'_>, request: &OffsetCommitRequest) -> 
     let generation = request.generation_id_or_member_epoch;
     let member_id = request.member_id.as_str();
     let instance = request.group_instance_id.as_ref().map(|s| s.as_str());
+    if let Some(group) = ctx.broker.groups.consumer_group(group_id, false) {
+        return group
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .check_commit(member_id, generation);
+    }
     let Some(group) = ctx.broker.groups.group(group_id, false) else {
         return if generation < 0 {
             Ok(())
