@@ -76,6 +76,9 @@ pub struct CommittedOffset {
     pub leader_epoch: i32,
     pub metadata: String,
     pub commit_timestamp_ms: i64,
+    /// Set by OffsetCommit v2-v4 with an explicit retention time; -1 otherwise
+    /// (then `offsets.retention.ms` applies).
+    pub expire_timestamp_ms: i64,
 }
 
 const STATE_ABSENT: u8 = 0;
@@ -359,7 +362,12 @@ impl GroupCoordinator {
                     continue;
                 }
                 for ((topic, partition), c) in parts {
-                    if now_ms.saturating_sub(c.commit_timestamp_ms) > retention {
+                    let expired = if c.expire_timestamp_ms >= 0 {
+                        now_ms >= c.expire_timestamp_ms
+                    } else {
+                        now_ms.saturating_sub(c.commit_timestamp_ms) > retention
+                    };
+                    if expired {
                         out.push((group_id.clone(), topic.clone(), *partition));
                     }
                 }

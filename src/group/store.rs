@@ -90,7 +90,7 @@ pub fn write_offsets(
                     leader_epoch: c.leader_epoch,
                     metadata: c.metadata.clone(),
                     commit_timestamp: c.commit_timestamp_ms,
-                    expire_timestamp: -1,
+                    expire_timestamp: c.expire_timestamp_ms,
                 })
             });
             (key, value)
@@ -263,6 +263,7 @@ fn apply_record(
                     leader_epoch: v.leader_epoch,
                     metadata: v.metadata,
                     commit_timestamp_ms: v.commit_timestamp,
+                    expire_timestamp_ms: v.expire_timestamp,
                 }),
                 Some(Err(e)) => {
                     tracing::warn!(error = %e, %group, "skipping unreadable offset commit value");

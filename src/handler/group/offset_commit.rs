@@ -16,6 +16,9 @@ use crate::handler::{ApiSpec, Outcome, RequestContext};
 
 pub const SPEC: ApiSpec = ApiSpec::new(ApiKey::OffsetCommit, 2, 9);
 
+/// `retention_time_ms` was removed in v5.
+const LAST_VERSION_WITH_RETENTION: i16 = 4;
+
 pub async fn handle(ctx: &RequestContext<'_>, request: OffsetCommitRequest) -> Outcome {
     let group_id = request.group_id.0.as_str();
     let group_error = match preflight(ctx, group_id).await {
@@ -24,6 +27,14 @@ pub async fn handle(ctx: &RequestContext<'_>, request: OffsetCommitRequest) -> O
     };
     let now_ms = crate::replica::now_ms();
     let max_metadata = ctx.broker.groups.config.offset_metadata_max_bytes;
+    // v2-v4 may ask for a retention of their own (-1: the broker's); Kafka
+    // then records an expire timestamp (OffsetCommitValue v1).
+    let expire_ms =
+        if ctx.api_version <= LAST_VERSION_WITH_RETENTION && request.retention_time_ms >= 0 {
+            now_ms.saturating_add(request.retention_time_ms)
+        } else {
+            -1
+        };
     let mut to_write: Vec<(String, i32, Option<CommittedOffset>)> = Vec::new();
     let mut codes: Vec<Vec<i16>> = Vec::new();
     for topic in &request.topics {
@@ -55,6 +66,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: OffsetCommitRequest) -> O
                         leader_epoch: p.committed_leader_epoch,
                         metadata,
                         commit_timestamp_ms: now_ms,
+                        expire_timestamp_ms: expire_ms,
                     }),
                 ));
                 0
