@@ -10,16 +10,7 @@ from helpers import ACTIVE_BROKERS, Broker
 @pytest.fixture(scope="module")
 def broker():
     """A default gregor shared by the tests of one module (no restarts)."""
-    b = Broker(name="module-broker")
-    try:
-        b.start()
-    except Exception:
-        b.close()
-        raise
-    yield b
-    problem = b.close()
-    if problem:
-        pytest.fail(problem)
+    yield from helpers.serve_broker(name="module-broker")
 
 
 # Broker settings for consumer-group tests: no initial rebalance delay (as in
@@ -30,16 +21,7 @@ GROUP_OVERRIDES = {"group.initial.rebalance.delay.ms": 0}
 @pytest.fixture(scope="module")
 def group_broker():
     """Like `broker`, with GROUP_OVERRIDES (for consumer-group tests)."""
-    b = Broker(overrides=GROUP_OVERRIDES, name="group-broker")
-    try:
-        b.start()
-    except Exception:
-        b.close()
-        raise
-    yield b
-    problem = b.close()
-    if problem:
-        pytest.fail(problem)
+    yield from helpers.serve_broker(GROUP_OVERRIDES, name="group-broker")
 
 
 @pytest.fixture

@@ -857,3 +857,19 @@ def verify_consumed(msgs, delivered_offsets, consumed, label):
         offs = [r[0] for r in got]
         assert offs == list(range(len(offs))), "%s: p%d offsets not dense from 0: first %r" % (
             label, p, offs[:10])
+
+
+def serve_broker(overrides=None, name="module-broker"):
+    """Generator for module fixtures: start a Broker, yield it, stop it, and
+    fail the module if the broker exited badly (`yield from` it in a fixture)."""
+    import pytest
+    b = Broker(overrides=overrides, name=name) if overrides else Broker(name=name)
+    try:
+        b.start()
+    except Exception:
+        b.close()
+        raise
+    yield b
+    problem = b.close()
+    if problem:
+        pytest.fail(problem)

@@ -30,16 +30,7 @@ OFFSETS_PARTITIONS = 50
 @pytest.fixture(scope="module")
 def cbroker():
     """One broker for the module's user-topic tests, cleaner every 200 ms."""
-    b = Broker(overrides=COMPACT_OVERRIDES, name="compaction-broker")
-    try:
-        b.start()
-    except Exception:
-        b.close()
-        raise
-    yield b
-    problem = b.close()
-    if problem:
-        pytest.fail(problem)
+    yield from helpers.serve_broker(COMPACT_OVERRIDES, name="compaction-broker")
 
 
 # ---------------------------------------------------------------------------
