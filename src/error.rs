@@ -13,6 +13,7 @@ pub fn log_error_code(err: &LogError) -> i16 {
         LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
         LogError::CorruptMessage(_) => ResponseError::CorruptMessage,
         LogError::MessageTooLarge { .. } => ResponseError::MessageTooLarge,
+        LogError::RecordListTooLarge { .. } => ResponseError::RecordListTooLarge,
         LogError::InvalidRecord(_) => ResponseError::InvalidRecord,
         LogError::UnsupportedMagic(_) => ResponseError::UnsupportedForMessageFormat,
         LogError::CorruptLog { .. } | LogError::Io(_) => ResponseError::KafkaStorageError,

@@ -121,10 +121,12 @@ pub enum LogError {
     /// Framing or CRC damage in produced data (Kafka: CORRUPT_MESSAGE).
     #[error("corrupt message: {0}")]
     CorruptMessage(RecordError),
-    /// A batch (or a whole append) larger than allowed (Kafka: MESSAGE_TOO_LARGE /
-    /// RECORD_LIST_TOO_LARGE).
+    /// A batch larger than `max.message.bytes` (Kafka: MESSAGE_TOO_LARGE).
     #[error("batch of {size} bytes exceeds the limit of {max} bytes")]
     MessageTooLarge { size: u64, max: u64 },
+    /// An append larger than a whole segment (Kafka: RECORD_LIST_TOO_LARGE).
+    #[error("append of {size} bytes is larger than a segment ({max} bytes)")]
+    RecordListTooLarge { size: u64, max: u64 },
     /// Well-framed but semantically invalid data (Kafka: INVALID_RECORD).
     #[error("invalid record: {0}")]
     InvalidRecord(String),
@@ -289,7 +291,7 @@ impl PartitionLog {
         }
         let segment_max = self.effective_segment_bytes();
         if records.len() as u64 > segment_max {
-            return Err(LogError::MessageTooLarge {
+            return Err(LogError::RecordListTooLarge {
                 size: records.len() as u64,
                 max: segment_max,
             });

@@ -155,7 +155,7 @@ fn rolls_on_segment_bytes() {
     let big = [simple_batch(3, 0), simple_batch(3, 0), simple_batch(3, 0)].concat();
     assert!(matches!(
         log.append(&big, 0, 0),
-        Err(LogError::MessageTooLarge { .. })
+        Err(LogError::RecordListTooLarge { .. })
     ));
 }
 
