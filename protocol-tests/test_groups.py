@@ -319,10 +319,15 @@ conf = {
     "client.id": cfg["name"],
     "enable.auto.commit": False,
     "auto.offset.reset": "earliest",
-    "partition.assignment.strategy": "range",
-    "session.timeout.ms": cfg["session_ms"],
-    "heartbeat.interval.ms": cfg["heartbeat_ms"],
 }
+# KIP-848 ("consumer"): the broker owns the session timeout, heartbeat interval
+# and assignor, and the rebalance callbacks are incremental.
+incremental = cfg.get("protocol") == "consumer"
+if incremental:
+    conf["group.protocol"] = "consumer"
+else:
+    conf.update({"partition.assignment.strategy": "range", "session.timeout.ms": cfg["session_ms"],
+                 "heartbeat.interval.ms": cfg["heartbeat_ms"]})
 if cfg.get("instance"):
     conf["group.instance.id"] = cfg["instance"]
 if cfg.get("debug"):
@@ -331,7 +336,10 @@ c = Consumer(conf)
 
 
 def on_assign(cons, ps):
-    cons.assign(ps)
+    if incremental:
+        cons.incremental_assign(ps)
+    else:
+        cons.assign(ps)
     # librdkafka keeps an application pause on a partition across unassign /
     # assign, so partitions paused before "go" must be resumed explicitly.
     if go_now():
@@ -401,7 +409,7 @@ class SubConsumer:
     C partition committed-offset, E error, X clean exit."""
 
     def __init__(self, tmp, name, bootstrap, topic, group, instance=None, session_ms=6000, heartbeat_ms=1000,
-                 batch=100, sleep=0.1, go=None, stop=None, debug=None):
+                 batch=100, sleep=0.1, go=None, stop=None, debug=None, protocol="classic"):
         self.name = name
         self.out = os.path.join(str(tmp), "%s.events" % name)
         script = os.path.join(str(tmp), "group_consumer.py")
@@ -411,7 +419,7 @@ class SubConsumer:
         cfg = dict(bootstrap=bootstrap, topic=topic, group=group, name=name, instance=instance,
                    session_ms=session_ms, heartbeat_ms=heartbeat_ms, batch=batch, sleep=sleep, out=self.out,
                    go=go or os.path.join(str(tmp), "go"), stop=stop or os.path.join(str(tmp), "stop"),
-                   debug=debug or os.environ.get("PT_GROUP_DEBUG"))
+                   debug=debug or os.environ.get("PT_GROUP_DEBUG"), protocol=protocol)
         self.stderr_path = os.path.join(str(tmp), "%s.stderr" % name)
         self._stderr = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen([sys.executable, script, json.dumps(cfg)], stdin=subprocess.DEVNULL,
@@ -438,6 +446,18 @@ class SubConsumer:
                 cur = set(int(x) for x in ev[2].split(",")) if len(ev) > 2 and ev[2] else set()
             elif ev[0] in ("R", "L"):
                 cur = set()
+        return cur
+
+    def owned(self):
+        """Current partitions per incremental A (adds) / R, L (remove the listed) lines."""
+        cur = set()
+        for ev in self.events():
+            if ev[0] in "ARL" and len(ev) > 2 and ev[2]:
+                ps = set(int(x) for x in ev[2].split(","))
+                if ev[0] == "A":
+                    cur |= ps
+                else:
+                    cur -= ps
         return cur
 
     def kill9(self):
@@ -686,6 +706,7 @@ def test_member_killed_mid_stream(group_broker, tmp_path):
                                  % (by_part, {s.name: sorted(s.assignment()) for s in survivors},
                                     committed_offsets(b.bootstrap, group, topic, partitions),
                                     {s.name: [e for e in s.events() if e[0] not in "MC"] for s in subs}))
+        t_stop = time.time()
         open(stop, "w").close()
         for s in survivors:
             s.proc.wait(30)
@@ -1729,3 +1750,609 @@ def test_consumer_offsets_records_on_disk(broker_factory):
             "legacy v1 value with expire; tombstones after delete; cleanup.policy %s"
             % (group, part, masked, len(recs), dict(versions),
                "checked (compact)" if describe_configs_supported else "not checked (no DescribeConfigs)"))
+
+
+# ---------------------------------------------------------------------------
+# 9. KIP-848 consumer protocol (ConsumerGroupHeartbeat / ConsumerGroupDescribe)
+#    driven by librdkafka with group.protocol=consumer.
+# ---------------------------------------------------------------------------
+
+KIP848_SESSION_MS = 6000
+KIP848_OVERRIDES = dict(GROUP_OVERRIDES, **{"group.consumer.session.timeout.ms": KIP848_SESSION_MS,
+                                            "group.consumer.heartbeat.interval.ms": 500})
+
+
+@pytest.fixture(scope="module")
+def kip848_broker():
+    """A gregor with a short KIP-848 session timeout and heartbeat interval."""
+    yield from helpers.serve_broker(KIP848_OVERRIDES, name="kip848-broker")
+
+
+class IncMember:
+    """An in-process confluent consumer with group.protocol=consumer; tracks the
+    partitions it owns from the incremental assign / revoke / lost callbacks."""
+
+    def __init__(self, bootstrap, group, name, topic, assignor=None, revoke_delay=0.0, **extra):
+        self.name = name
+        self.revoke_delay = revoke_delay
+        self.owned = set()
+        self.log = []  # (time, kind, [partitions])
+        conf = {"group.id": group, "client.id": name, "group.protocol": "consumer",
+                "enable.partition.eof": False}
+        if assignor:
+            conf["group.remote.assignor"] = assignor
+        conf.update(extra)
+        self.c = ck_consumer(bootstrap, **conf)
+        self.c.subscribe([topic], on_assign=self._assign, on_revoke=self._revoke, on_lost=self._lost)
+
+    def _assign(self, c, ps):
+        got = set(p.partition for p in ps)
+        self.log.append((time.time(), "assign", sorted(got), sorted(got & self.owned)))
+        self.owned |= got
+
+    def _revoke(self, c, ps):
+        if self.revoke_delay:
+            time.sleep(self.revoke_delay)  # an application finishing its work before giving partitions up
+        got = set(p.partition for p in ps)
+        self.log.append((time.time(), "revoke", sorted(got), sorted(got - self.owned)))
+        self.owned -= got
+
+    def _lost(self, c, ps):
+        got = set(p.partition for p in ps)
+        self.log.append((time.time(), "lost", sorted(got), sorted(got - self.owned)))
+        self.owned -= got
+
+    def last_callback(self):
+        return max([e[0] for e in self.log] or [0.0])
+
+    def close(self):
+        self.c.close()
+
+
+def settle_inc(members, want_sizes, partitions, timeout, quiet=2.0):
+    """Poll members until their owned sizes are want_sizes, covering every partition
+    exactly once, with no callback for `quiet` seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for m in members:
+            m.c.poll(0.05)
+        sizes = sorted(len(m.owned) for m in members)
+        union = set().union(*(m.owned for m in members))
+        total = sum(len(m.owned) for m in members)
+        if sizes == sorted(want_sizes) and len(union) == partitions == total:
+            if time.time() - max(m.last_callback() for m in members) > quiet:
+                return True
+    return False
+
+
+def cb_summary(members, since=0.0):
+    return {m.name: [(round(t - since, 2), kind, ps) for (t, kind, ps, _) in m.log if t > since] for m in members}
+
+
+@pytest.mark.parametrize("assignor", ["uniform", "range"])
+def test_kip848_three_consumers(kip848_broker, assignor):
+    b = kip848_broker
+    partitions = 6
+    n = 60000
+    topic = helpers.unique_topic("k848-three")
+    group = unique_group("g848-three")
+    create_topic(b.bootstrap, topic, partitions)
+    members = []
+    seen = defaultdict(list)  # (p, off) -> [member names]
+    commit_errors = []
+    commits = 0
+    try:
+        t0 = time.time()
+        for k in range(3):
+            members.append(IncMember(b.bootstrap, group, "k848-%s-%d" % (assignor, k), topic, assignor=assignor))
+        assert settle_inc(members, [2, 2, 2], partitions, 30), \
+            "3 consumer-protocol members did not settle at 2+2+2 within 30s: %r; callbacks %r" % (
+                {m.name: sorted(m.owned) for m in members}, cb_summary(members, t0))
+        t_stable = time.time()
+        stable = {m.name: sorted(m.owned) for m in members}
+        delivered = produce_keyed(b.bootstrap, topic, n, "k848")
+        assert len(Counter(p for (p, _) in delivered)) == partitions
+
+        def consume_round(timeout):
+            nonlocal commits
+            for m in members:
+                hi = {}
+                for msg in m.c.consume(num_messages=5000, timeout=timeout):
+                    if msg.error() is not None:
+                        raise KafkaException(msg.error())
+                    key = (msg.partition(), msg.offset())
+                    seen[key].append(m.name)
+                    assert (msg.key(), msg.value()) == delivered.get(key), "%s: p%d@%d differs from produced" % (
+                        m.name, key[0], key[1])
+                    hi[msg.partition()] = max(hi.get(msg.partition(), -1), msg.offset())
+                if hi:
+                    try:
+                        m.c.commit(offsets=[TopicPartition(topic, p, o + 1) for p, o in hi.items()],
+                                   asynchronous=False)
+                        commits += 1
+                    except KafkaException as e:
+                        commit_errors.append((m.name, str(e)))
+
+        deadline = time.time() + 45
+        while len(seen) < n and time.time() < deadline:
+            consume_round(0.2)
+        for _ in range(3):
+            consume_round(0.1)
+        t_done = time.time()
+        later = cb_summary(members, t_stable)
+        ends = end_offsets(b.bootstrap, topic, partitions)
+        committed = committed_offsets(b.bootstrap, group, topic, partitions)
+        d = describe_group(b.bootstrap, group)
+    finally:
+        for m in members:
+            m.close()
+
+    dups = {k: v for k, v in seen.items() if len(v) > 1}
+    missing = [k for k in delivered if k not in seen]
+    extra = [k for k in seen if k not in delivered]
+    rebalanced = any(later.values())
+    summary("groups/kip848-%s: 3 members, %d partitions, settled in %.1fs at %r; consumed=%d distinct=%d "
+            "duplicates=%d commits=%d in %.1fs; callbacks after stable %r; describe: state %s type %s assignor %s"
+            % (assignor, partitions, t_stable - t0, stable, sum(len(v) for v in seen.values()), len(seen),
+               len(dups), commits, t_done - t_stable, later, d.state, d.type, d.partition_assignor))
+    assert not missing, "%d produced messages never consumed, e.g. %r (%d consumed)" % (
+        len(missing), sorted(missing)[:5], len(seen))
+    assert not extra, "consumed offsets never produced: %r" % sorted(extra)[:5]
+    assert committed == ends, "committed %r, end offsets %r" % (committed, ends)
+    if assignor == "range":
+        assert sorted(tuple(v) for v in stable.values()) == [(0, 1), (2, 3), (4, 5)], \
+            "server-side range assignment of 6 partitions over 3 members: %r" % stable
+    assert not rebalanced, "callbacks after the group settled (nothing joined or left): %r" % later
+    assert not dups, "%d duplicates without a reassignment, e.g. %r" % (len(dups), sorted(dups.items())[:5])
+    assert not commit_errors, commit_errors[:5]
+    for (p, _), who in seen.items():
+        assert all(p in stable[nm] for nm in who), "p%d consumed by %r, assignment %r" % (p, who, stable)
+    assert d.state == ConsumerGroupState.STABLE and len(d.members) == 3, (d.state, d.members)
+    assert d.partition_assignor == assignor, "ConsumerGroupDescribe assignor %r" % d.partition_assignor
+    described = {m.client_id: sorted(tp.partition for tp in m.assignment.topic_partitions) for m in d.members}
+    assert described == stable, "described assignment %r, callbacks say %r" % (described, stable)
+
+
+def test_kip848_member_killed_mid_stream(kip848_broker, tmp_path):
+    b = kip848_broker
+    partitions = 6
+    n = 30000
+    topic = helpers.unique_topic("k848-kill")
+    group = unique_group("g848-kill")
+    create_topic(b.bootstrap, topic, partitions)
+    go = os.path.join(str(tmp_path), "go")
+    stop = os.path.join(str(tmp_path), "stop")
+    open(go, "w").close()
+    subs = []
+    try:
+        for k in range(3):
+            subs.append(SubConsumer(tmp_path, "kk%d" % k, b.bootstrap, topic, group, batch=100, sleep=0.1,
+                                    go=go, stop=stop, protocol="consumer"))
+
+        def stable():
+            a = [s.owned() for s in subs]
+            return sorted(len(x) for x in a) == [2, 2, 2] and len(set().union(*a)) == partitions
+
+        assert wait_for(stable, 30, 0.2), "3 consumer-protocol subprocesses not at 2+2+2 within 30s: %r; " \
+            "stderr %s" % ([s.owned() for s in subs], [s.stderr_tail() for s in subs])
+        time.sleep(1.0)
+        assert stable(), "assignment still moving: %r" % [s.owned() for s in subs]
+        victim, survivors = subs[0], subs[1:]
+        victim_parts = victim.owned()
+        delivered = produce_keyed(b.bootstrap, topic, n, "k848kill")
+        assert wait_for(lambda: len(parse_messages(victim.events())) >= 1000, 30, 0.05), \
+            "victim consumed only %d messages in 30s" % len(parse_messages(victim.events()))
+        t_kill = time.time()
+        victim.kill9()
+        victim_msgs = parse_messages(victim.events())
+        consumed_at_kill = len(set((p, o) for s in subs for (p, o, _) in parse_messages(s.events())))
+        assert consumed_at_kill < n, "everything consumed before the kill"
+        committed_at_kill = committed_offsets(b.bootstrap, group, topic, partitions)
+        victim_max = {}
+        for p, o, _ in victim_msgs:
+            victim_max[p] = max(victim_max.get(p, -1), o)
+
+        def taken_over():
+            owned_now = set().union(*(s.owned() for s in survivors))
+            if victim_parts <= owned_now:
+                return max(float(ev[1]) for s in survivors for ev in s.events() if ev[0] == "A")
+            return None
+
+        limit = KIP848_SESSION_MS / 1000 + 5
+        t_takeover = wait_for(taken_over, limit + 10, 0.1)
+        assert t_takeover, "the victim's partitions %r not all owned by survivors %.0fs after kill -9: %r" % (
+            sorted(victim_parts), limit + 10, {s.name: sorted(s.owned()) for s in survivors})
+
+        def all_consumed():
+            got = set()
+            for s in subs:
+                got.update((p, o) for (p, o, _) in parse_messages(s.events()))
+            return len(got) >= n
+
+        assert wait_for(all_consumed, 45, 0.2), "not every message consumed 45s after the takeover; " \
+            "committed %r; events %r" % (committed_offsets(b.bootstrap, group, topic, partitions),
+                                         {s.name: [e for e in s.events() if e[0] not in "MC"] for s in subs})
+        t_stop = time.time()
+        open(stop, "w").close()
+        for s in survivors:
+            s.proc.wait(30)
+    finally:
+        for s in subs:
+            s.close()
+
+    takeover_s = t_takeover - t_kill
+    counts = Counter()
+    for s in subs:
+        counts.update((p, o) for (p, o, _) in parse_messages(s.events()))
+    dups = {k: c for k, c in counts.items() if c > 1}
+    uncommitted = {p: (committed_at_kill[p], victim_max.get(p, -1)) for p in victim_parts}
+    summary("groups/kip848-kill9: produced=%d distinct=%d duplicates=%d; victim had %r; takeover %.1fs after kill "
+            "(broker session %dms); survivor callbacks %r; victim uncommitted %r"
+            % (n, len(counts), sum(c - 1 for c in dups.values()), sorted(victim_parts), takeover_s,
+               KIP848_SESSION_MS, {s.name: [e[0] + e[2] if len(e) > 2 else e[0] for e in s.events()
+                                           if e[0] in "ARL"] for s in survivors}, uncommitted))
+    assert not [k for k in delivered if k not in counts]
+    assert takeover_s <= limit, "victim's partitions reassigned %.1fs after kill -9 (session %dms)" % (
+        takeover_s, KIP848_SESSION_MS)
+    for s in survivors:
+        ev = s.events()
+        assert ev and ev[-1][0] == "X", "%s did not exit cleanly: %r %s" % (s.name, ev[-3:], s.stderr_tail())
+        assert not [e for e in ev if e[0] == "E"], "%s logged errors: %r" % (s.name, [e for e in ev if e[0] == "E"][:5])
+        assert not [e for e in ev if e[0] in "RL" and t_kill < float(e[1]) < t_stop], \
+            "%s had partitions revoked/lost after the kill: %r" % (s.name, [e for e in ev if e[0] in "RL"])
+    for p in sorted(victim_parts):
+        after = [o for s in survivors for (pp, o, t) in parse_messages(s.events()) if pp == p and t > t_kill]
+        total_p = sum(1 for (pp, _) in delivered if pp == p)
+        start = committed_at_kill[p] if committed_at_kill[p] >= 0 else 0
+        if start < total_p:
+            assert after and min(after) == start, "p%d: committed %d at kill, survivors resumed at %r" % (
+                p, committed_at_kill[p], min(after) if after else None)
+    for (p, o), c in dups.items():
+        assert p in victim_parts and c == 2 and committed_at_kill[p] <= o <= victim_max.get(p, -1), \
+            "p%d@%d consumed %d times, outside the victim's uncommitted range %r" % (p, o, c, uncommitted)
+
+
+@pytest.mark.parametrize("assignor", ["uniform", "range"])
+def test_kip848_third_member_incremental(kip848_broker, assignor):
+    b = kip848_broker
+    partitions = 6
+    topic = helpers.unique_topic("k848-inc")
+    group = unique_group("g848-inc")
+    create_topic(b.bootstrap, topic, partitions)
+    produce_keyed(b.bootstrap, topic, 600, "k848inc")
+    members = {}
+    try:
+        t0 = time.time()
+        # a and b take 1s in on_revoke (longer than the broker's 500ms heartbeat
+        # interval, far below librdkafka's rebalance timeout = max.poll.interval.ms).
+        for nm in ("a", "b"):
+            members[nm] = IncMember(b.bootstrap, group, nm, topic, assignor=assignor, revoke_delay=1.0)
+        ab = [members["a"], members["b"]]
+        assert settle_inc(ab, [3, 3], partitions, 12), "a+b not at 3+3 within 12s: %r" % cb_summary(ab, t0)
+        before = {nm: set(m.owned) for nm, m in members.items()}
+        t_join = time.time()
+        members["c"] = IncMember(b.bootstrap, group, "c", topic, assignor=assignor)
+        allm = list(members.values())
+        assert settle_inc(allm, [2, 2, 2], partitions, 12), "a+b+c not at 2+2+2 within 12s: %r" % cb_summary(
+            allm, t0)
+        after = {nm: set(m.owned) for nm, m in members.items()}
+        phase2 = cb_summary(allm, t_join)
+        anomalies = [(m.name, e) for m in allm for e in m.log if e[3]]
+    finally:
+        for m in members.values():
+            m.close()
+
+    summary("groups/kip848-incremental-%s: before %r after %r; callbacks after c joined %r"
+            % (assignor, {k: sorted(v) for k, v in before.items()}, {k: sorted(v) for k, v in after.items()},
+               phase2))
+    assert not anomalies, "assign of owned / revoke of unowned partitions: %r" % anomalies
+    for nm in ("a", "b"):
+        revoked, assigned = set(), set()
+        for _, kind, ps in phase2[nm]:
+            assert kind != "lost", "%s lost %r (should be revoked incrementally)" % (nm, ps)
+            (revoked if kind == "revoke" else assigned).update(ps)
+        kept = before[nm] & after[nm]
+        assert not (revoked & kept), "%s had %r revoked though it keeps them" % (nm, sorted(revoked & kept))
+        assert revoked == before[nm] - after[nm], "%s revoked %r, moved away %r" % (
+            nm, sorted(revoked), sorted(before[nm] - after[nm]))
+        assert assigned == after[nm] - before[nm], "%s assigned %r, gained %r" % (
+            nm, sorted(assigned), sorted(after[nm] - before[nm]))
+        if assignor == "uniform":
+            assert not assigned and len(revoked) == 1, \
+                "uniform (sticky) 3+3 -> 2+2+2 should move exactly one partition from each of a, b: %s " \
+                "revoked %r assigned %r" % (nm, sorted(revoked), sorted(assigned))
+    if assignor == "uniform":
+        assert after["c"] == (before["a"] - after["a"]) | (before["b"] - after["b"])
+    assert [kind for _, kind, _ in phase2["c"]] == ["assign"] * len(phase2["c"]), phase2["c"]
+
+
+def test_kip848_static_member_restart(kip848_broker, tmp_path):
+    b = kip848_broker
+    partitions = 4
+    topic = helpers.unique_topic("k848-static")
+    group = unique_group("g848-static")
+    instance = "k848-static-" + uuid.uuid4().hex[:8]
+    create_topic(b.bootstrap, topic, partitions)
+    delivered = produce_keyed(b.bootstrap, topic, 4000, "k848st")
+    open(os.path.join(str(tmp_path), "go"), "w").close()
+    other = IncMember(b.bootstrap, group, "k848-other", topic)
+    subs = []
+
+    def poll_until(pred, timeout):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            other.c.poll(0.1)
+            if pred():
+                return True
+        return pred()
+
+    try:
+        assert poll_until(lambda: len(other.owned) == partitions, 20), "first member: %r" % other.log
+        a = SubConsumer(tmp_path, "k848-static-a", b.bootstrap, topic, group, instance=instance, batch=50,
+                        sleep=0.2, protocol="consumer")
+        subs.append(a)
+        assert poll_until(lambda: len(other.owned) == 2 and a.owned() == set(range(partitions)) - other.owned,
+                          30), "other %r static %r; stderr %s" % (other.owned, a.owned(), a.stderr_tail())
+        poll_until(lambda: False, 1.5)
+        d1 = describe_group(b.bootstrap, group)
+        n_cb = len(other.log)
+        other_parts = set(other.owned)
+        static_parts = a.owned()
+        poll_until(lambda: len(parse_messages(a.events())) >= 100, 20)
+
+        t_kill = time.time()
+        a.kill9()
+        committed_at_kill = committed_offsets(b.bootstrap, group, topic, partitions)
+        a2 = SubConsumer(tmp_path, "k848-static-a2", b.bootstrap, topic, group, instance=instance, batch=50,
+                         sleep=0.0, protocol="consumer")
+        subs.append(a2)
+        assert poll_until(lambda: a2.owned(), 20), "restarted static member got nothing: %r %s" % (
+            a2.events()[-5:], a2.stderr_tail())
+        t_a2 = time.time()
+        # Past the killed incarnation's session timeout: still nothing moves.
+        poll_until(lambda: False, max(0.0, t_kill + KIP848_SESSION_MS / 1000 + 3 - time.time()))
+        d2 = describe_group(b.bootstrap, group)
+        new_cbs = other.log[n_cb:]
+        a2_owned = a2.owned()
+        a2_events = a2.events()
+        final_owned = set(other.owned)
+    finally:
+        other.close()
+        for s in subs:
+            s.close()
+
+    def members(d):
+        return {m.member_id: (m.group_instance_id, m.client_id,
+                              sorted(tp.partition for tp in m.assignment.topic_partitions)) for m in d.members}
+
+    m1, m2 = members(d1), members(d2)
+    summary("groups/kip848-static: restarted %.1fs after kill -9 (session %dms); other member callbacks after "
+            "restart %r; members before %r after %r" % (t_a2 - t_kill, KIP848_SESSION_MS, new_cbs, m1, m2))
+    assert not new_cbs, "the other member saw callbacks after the static member restarted: %r" % new_cbs
+    assert final_owned == other_parts, "other member owns %r, had %r" % (final_owned, other_parts)
+    assert a2_owned == static_parts, "restarted static member owns %r, the old one had %r" % (
+        sorted(a2_owned), sorted(static_parts))
+    assert [e[0] for e in a2_events if e[0] in "ARL"] == ["A"], \
+        "restarted static member's callbacks: %r" % [e for e in a2_events if e[0] in "ARL"]
+    assert d2.state == ConsumerGroupState.STABLE and len(m2) == 2, (d2.state, m2)
+    static_after = [v for v in m2.values() if v[0] == instance]
+    assert len(static_after) == 1 and static_after[0][1:] == ("k848-static-a2", sorted(static_parts)), m2
+    for p in sorted(static_parts):
+        first = [o for (pp, o, _) in parse_messages(a2_events) if pp == p]
+        total_p = sum(1 for (pp, _) in delivered if pp == p)
+        start = committed_at_kill[p] if committed_at_kill[p] >= 0 else 0
+        if start < total_p:
+            assert first and first[0] == start, "p%d: committed %d at kill, restarted member started at %r" % (
+                p, committed_at_kill[p], first[:1])
+
+
+def test_kip848_offsets_survive_restart(broker_factory):
+    b = broker_factory(overrides=KIP848_OVERRIDES, name="kip848-restart")
+    partitions = 3
+    topic = helpers.unique_topic("k848-rs")
+    group = unique_group("g848-rs")
+    create_topic(b.bootstrap, topic, partitions)
+    first = produce_keyed(b.bootstrap, topic, 300, "k848rs")
+    m = IncMember(b.bootstrap, group, "k848-rs", topic)
+    got = []
+
+    def consume_until(count, timeout):
+        deadline = time.time() + timeout
+        while len(got) < count and time.time() < deadline:
+            for msg in m.c.consume(500, 0.2):
+                if msg.error() is not None:
+                    got.append(("error", str(msg.error())))
+                    continue
+                got.append((msg.partition(), msg.offset()))
+
+    try:
+        consume_until(300, 30)
+        assert sorted(got) == sorted(first), "first pass: %d records" % len(got)
+        ends = end_offsets(b.bootstrap, topic, partitions)
+        m.c.commit(offsets=[TopicPartition(topic, p, o, metadata="k848-%d" % p) for p, o in ends.items()],
+                   asynchronous=False)
+        want = {p: (o, "k848-%d" % p) for p, o in ends.items()}
+        assert committed_offsets(b.bootstrap, group, topic, partitions, with_metadata=True) == want
+        b.stop()
+        b.start()
+        after_term = committed_offsets(b.bootstrap, group, topic, partitions, with_metadata=True)
+        # The member keeps running across the restart (it rejoins; membership is not persisted).
+        second = produce_keyed(b.bootstrap, topic, 90, "k848rs2", start=300)
+        consume_until(390, 40)
+        t_second = time.time()
+        second_got = got[300:]
+        m.c.commit(asynchronous=False)
+        ends2 = end_offsets(b.bootstrap, topic, partitions)
+        b.kill9()
+        b.start()
+        after_kill = committed_offsets(b.bootstrap, group, topic, partitions)
+        d = describe_group(b.bootstrap, group)
+        log = cb_summary([m])
+    finally:
+        m.close()
+    # A fresh member of the group starts at the committed offsets: nothing left to read.
+    third = produce_keyed(b.bootstrap, topic, 30, "k848rs3", start=390)
+    m2 = IncMember(b.bootstrap, group, "k848-rs-2", topic)
+    got3 = []
+    try:
+        deadline = time.time() + 30
+        while len(got3) < 30 and time.time() < deadline:
+            got3.extend((x.partition(), x.offset()) for x in m2.c.consume(500, 0.2) if x.error() is None)
+        for _ in range(5):
+            got3.extend((x.partition(), x.offset()) for x in m2.c.consume(500, 0.2) if x.error() is None)
+    finally:
+        m2.close()
+    summary("groups/kip848-restart: offsets+metadata kept across SIGTERM and kill -9 restarts; the live member "
+            "read %d records after the restart (%d new produced); callbacks %r; describe after kill -9: %s with "
+            "%d members" % (len(second_got), len(second), log, d.state, len(d.members)))
+    assert after_term == want, "after SIGTERM restart: %r, committed %r" % (after_term, want)
+    assert sorted(second_got) == sorted(second), "live member after the restart read %d records (%d errors, " \
+        "%d old), expected the %d new ones" % (len(second_got), sum(1 for g in second_got if g[0] == "error"),
+                                               sum(1 for g in second_got if g in first), len(second))
+    assert after_kill == ends2, "after kill -9 restart: committed %r, end offsets %r" % (after_kill, ends2)
+    assert sorted(got3) == sorted(third), "a new member resumed with %d records (%d old), expected %d" % (
+        len(got3), len(set(got3) - set(third)), len(third))
+
+
+def test_kip848_and_classic_groups_side_by_side(kip848_broker):
+    from confluent_kafka import ConsumerGroupType
+    b = kip848_broker
+    partitions = 2
+    topic = helpers.unique_topic("k848-mixed")
+    g_classic = unique_group("g-mixed-classic")
+    g_consumer = unique_group("g-mixed-consumer")
+    create_topic(b.bootstrap, topic, partitions)
+    delivered = produce_keyed(b.bootstrap, topic, 400, "mixed")
+    classic = ck_consumer(b.bootstrap, **{"group.id": g_classic, "client.id": "mixed-classic",
+                                         "partition.assignment.strategy": "range", "enable.partition.eof": False,
+                                         "session.timeout.ms": 10000, "heartbeat.interval.ms": 1000})
+    modern = IncMember(b.bootstrap, g_consumer, "mixed-consumer", topic)
+    got = {"classic": set(), "consumer": set()}
+    try:
+        classic.subscribe([topic])
+        deadline = time.time() + 30
+        while (len(got["classic"]) < 400 or len(got["consumer"]) < 400) and time.time() < deadline:
+            for nm, c in (("classic", classic), ("consumer", modern.c)):
+                for msg in c.consume(500, 0.1):
+                    assert msg.error() is None, (nm, msg.error())
+                    got[nm].add((msg.partition(), msg.offset()))
+        classic.commit(asynchronous=False)
+        modern.c.commit(asynchronous=False)
+        admin = ck_admin(b.bootstrap)
+        listed = admin.list_consumer_groups(request_timeout=15).result(20)
+        listed_typed = admin.list_consumer_groups(request_timeout=15,
+                                                  types={ConsumerGroupType.CONSUMER}).result(20)
+        descs = admin.describe_consumer_groups([g_classic, g_consumer], request_timeout=15)
+        dc, dm = descs[g_classic].result(20), descs[g_consumer].result(20)
+        classic_id, modern_id = classic.memberid(), modern.c.memberid()
+    finally:
+        classic.close()
+        modern.close()
+    ends = end_offsets(b.bootstrap, topic, partitions)
+    assert got["classic"] == set(delivered) and got["consumer"] == set(delivered), \
+        "classic read %d, consumer-protocol read %d of %d" % (len(got["classic"]), len(got["consumer"]),
+                                                              len(delivered))
+    assert committed_offsets(b.bootstrap, g_classic, topic, partitions) == ends
+    assert committed_offsets(b.bootstrap, g_consumer, topic, partitions) == ends
+    byid = {g.group_id: g for g in listed.valid}
+    summary("groups/kip848-mixed: ListGroups %r; typed filter CONSUMER %r; describe classic (%s, %s, %s, %d "
+            "members) consumer (%s, %s, %s, %d members)"
+            % ({g: (byid[g].type, byid[g].state) for g in (g_classic, g_consumer) if g in byid},
+               sorted(g.group_id for g in listed_typed.valid if g.group_id in (g_classic, g_consumer)),
+               dc.state, dc.type, dc.partition_assignor, len(dc.members), dm.state, dm.type,
+               dm.partition_assignor, len(dm.members)))
+    assert not listed.errors, listed.errors
+    assert g_classic in byid and g_consumer in byid, "ListGroups: %r" % sorted(byid)
+    assert byid[g_classic].type == ConsumerGroupType.CLASSIC, byid[g_classic].type
+    assert byid[g_consumer].type == ConsumerGroupType.CONSUMER, byid[g_consumer].type
+    assert byid[g_classic].state == ConsumerGroupState.STABLE and byid[g_consumer].state == ConsumerGroupState.STABLE
+    assert not byid[g_consumer].is_simple_consumer_group
+    typed = set(g.group_id for g in listed_typed.valid)
+    assert g_consumer in typed and g_classic not in typed, "ListGroups types=[consumer]: %r" % sorted(typed)
+    assert dc.type == ConsumerGroupType.CLASSIC and dc.state == ConsumerGroupState.STABLE, (dc.type, dc.state)
+    assert dc.partition_assignor == "range" and [m.member_id for m in dc.members] == [classic_id], dc
+    assert dm.type == ConsumerGroupType.CONSUMER and dm.state == ConsumerGroupState.STABLE, (dm.type, dm.state)
+    assert dm.partition_assignor == "uniform" and not dm.is_simple_consumer_group, dm
+    assert len(dm.members) == 1, dm.members
+    mem = dm.members[0]
+    assert mem.member_id == modern_id and mem.client_id == "mixed-consumer" and mem.host, mem
+    assert sorted((tp.topic, tp.partition) for tp in mem.assignment.topic_partitions) == \
+        [(topic, p) for p in range(partitions)], mem.assignment.topic_partitions
+
+
+API_CONSUMER_GROUP_HEARTBEAT = 68
+
+
+def cg_heartbeat_v0(conn, group, member_id, epoch, rebalance_ms=-1, topics=None, owned=None, instance=None,
+                    assignor=None):
+    """ConsumerGroupHeartbeat v0 (flexible); owned = {topic_id(16 bytes): [partitions]} or None ->
+    (error, message, member_id, epoch, interval, assignment {topic_id: [partitions]} or None)."""
+    body = (compact_string(group) + compact_string(member_id) + i32(epoch) + compact_string(instance)
+            + compact_string(None) + i32(rebalance_ms))
+    body += uvarint(0) if topics is None else uvarint(len(topics) + 1) + b"".join(compact_string(t) for t in topics)
+    body += compact_string(assignor)
+    if owned is None:
+        body += uvarint(0)
+    else:
+        body += uvarint(len(owned) + 1) + b"".join(
+            tid + uvarint(len(ps) + 1) + b"".join(i32(p) for p in ps) + uvarint(0) for tid, ps in sorted(owned.items()))
+    body += uvarint(0)
+    r = conn.call(API_CONSUMER_GROUP_HEARTBEAT, 0, body, flexible=True)
+    r.i32()
+    err, msg, mid, mepoch, interval = r.i16(), r.compact_string(), r.compact_string(), r.i32(), r.i32()
+    assignment = None
+    if r.i8() == 1:
+        assignment = {}
+        for _ in range(r.uvarint() - 1):
+            tid = r.raw(16)
+            assignment[tid] = [r.i32() for _ in range(r.uvarint() - 1)]
+            r.tagged_fields()
+        r.tagged_fields()
+    r.tagged_fields()
+    return err, msg, mid, mepoch, interval, assignment
+
+
+@pytest.mark.parametrize("later_rebalance_ms", [-1, 60000])
+def test_kip848_raw_revocation_with_unchanged_rebalance_timeout(kip848_broker, later_rebalance_ms):
+    """ConsumerGroupHeartbeat: RebalanceTimeoutMs is -1 when unchanged since the
+    last heartbeat (what the Java client and librdkafka send after joining).
+    A member asked to revoke must get the rebalance timeout it joined with
+    (60s here), not be fenced at the next tick."""
+    b = kip848_broker
+    topic = helpers.unique_topic("k848-raw")
+    group = unique_group("g848-raw")
+    create_topic(b.bootstrap, topic, 2)
+    ca, cb = RawConn(b.addr), RawConn(b.addr)
+    try:
+        ida, idb = "raw-a-" + uuid.uuid4().hex[:8], "raw-b-" + uuid.uuid4().hex[:8]
+        res = cg_heartbeat_v0(ca, group, ida, 0, 60000, [topic], {})
+        assert res[0] == ERR_NONE, res
+        epoch, owned = res[3], res[5]
+        deadline = time.time() + 10
+        while (owned is None or sum(len(v) for v in owned.values()) < 2) and time.time() < deadline:
+            time.sleep(0.2)
+            res = cg_heartbeat_v0(ca, group, ida, epoch, later_rebalance_ms, None, owned or {})
+            assert res[0] == ERR_NONE, res
+            epoch, owned = res[3], res[5] if res[5] is not None else owned
+        assert owned and sum(len(v) for v in owned.values()) == 2, "a alone: %r" % (owned,)
+        res = cg_heartbeat_v0(cb, group, idb, 0, 60000, [topic], {})
+        assert res[0] == ERR_NONE, res
+        # a is asked to give one partition up; it keeps reporting both (revocation in progress).
+        revoke = None
+        deadline = time.time() + 5
+        while revoke is None and time.time() < deadline:
+            res = cg_heartbeat_v0(ca, group, ida, epoch, later_rebalance_ms, None, owned)
+            assert res[0] == ERR_NONE, "a's heartbeat after b joined: %r" % (res,)
+            if res[5] is not None and sum(len(v) for v in res[5].values()) == 1:
+                revoke = res
+            time.sleep(0.1)
+        assert revoke, "a never asked to revoke a partition"
+        time.sleep(1.5)  # a few broker ticks; far below the 60s rebalance timeout and the 6s session
+        res = cg_heartbeat_v0(ca, group, ida, epoch, later_rebalance_ms, None, owned)
+        summary("groups/kip848-raw: later heartbeats with RebalanceTimeoutMs=%d; a's heartbeat 1.5s into its "
+                "revocation: error %d (%s)" % (later_rebalance_ms, res[0], res[1]))
+        assert res[0] == ERR_NONE, "member fenced 1.5s into a revocation (joined with rebalance timeout 60000, " \
+            "later heartbeats RebalanceTimeoutMs=%d): error %d %r" % (later_rebalance_ms, res[0], res[1])
+    finally:
+        ca.close()
+        cb.close()

@@ -192,8 +192,11 @@ impl ConsumerGroup {
             member.last_heartbeat = now;
             member.client_id = req.client_id.clone();
             member.client_host = req.client_host.clone();
-            member.rebalance_timeout =
-                Duration::from_millis(req.rebalance_timeout_ms.max(0) as u64);
+            // -1 means "unchanged" after the join (clients send it on
+            // every later heartbeat).
+            if req.rebalance_timeout_ms >= 0 {
+                member.rebalance_timeout = Duration::from_millis(req.rebalance_timeout_ms as u64);
+            }
             if let Some(names) = &req.subscribed_topic_names {
                 let mut names = names.clone();
                 names.sort();
@@ -665,6 +668,29 @@ mod tests {
         assert_eq!(got.len(), 3);
         assert!(got.is_disjoint(&keep));
         assert_eq!(g.state_name(), "Stable");
+    }
+
+    /// A member keeps the rebalance timeout it joined with when later
+    /// heartbeats say -1 ("unchanged"): it must not be expelled the moment it
+    /// is asked to revoke.
+    #[test]
+    fn unchanged_rebalance_timeout_is_kept() {
+        let mut g = ConsumerGroup::new("g", Duration::from_secs(45), 5000);
+        let t = Instant::now();
+        let a = g.heartbeat(req("a", 0, Some(vec![])), &view(), t);
+        let _b = g.heartbeat(req("b", 0, Some(vec![])), &view(), t);
+        let mut later = req("a", a.member_epoch, Some(vec![0, 1, 2, 3, 4, 5]));
+        later.rebalance_timeout_ms = -1;
+        later.subscribed_topic_names = None;
+        let a2 = g.heartbeat(later, &view(), t);
+        assert_eq!(a2.error_code, 0);
+        assert_eq!(
+            a2.assignment.map(|s| s.len()),
+            Some(3),
+            "a is asked to revoke 3"
+        );
+        g.tick(t + Duration::from_millis(100));
+        assert!(g.members.contains_key("a"), "a still has 30 s to revoke");
     }
 
     #[test]
