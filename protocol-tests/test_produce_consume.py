@@ -42,10 +42,17 @@ def test_roundtrip(broker, client, codec):
 def assert_codec_used(broker, topic, client, codec):
     """The batches really are compressed with the codec asked for.  (librdkafka
     silently sends LZ4 uncompressed when the broker's ApiVersions lacks
-    FindCoordinator, its marker for LZ4 support.)"""
+    FindCoordinator, its marker for LZ4 support.)  Clients may send a single
+    batch uncompressed when compressing would not make it smaller (kafka-python's
+    `_maybe_compress`, librdkafka alike), so besides the codec asked for only
+    codec 0 may appear, and most batches must carry the codec."""
     got = stored_codecs(broker.addr, topic, 0)
-    assert got == [CODEC_IDS[codec]], "%s asked for %s (%d) but partition 0 holds batches with compression %r" % (
-        client, codec, CODEC_IDS[codec], got)
+    want = CODEC_IDS[codec]
+    assert got and set(got) <= {want, 0}, "%s asked for %s (%d) but partition 0 holds batches with compression %r" % (
+        client, codec, want, got)
+    if want != 0:
+        assert got.count(want) * 2 > len(got), "%s asked for %s (%d) but most batches are uncompressed: %r" % (
+            client, codec, want, got)
 
 
 CROSS = [
