@@ -186,7 +186,7 @@ impl ConsumerGroup {
                 }
             }
         }
-        let member_id = self.resolve_member_id(&req);
+        let member_id = req.member_id.clone();
         let mut changed = false;
         if let Some(member) = self.members.get_mut(&member_id) {
             member.last_heartbeat = now;
@@ -232,12 +232,6 @@ impl ConsumerGroup {
             self.compute_target();
         }
         self.reconcile(&member_id, req.owned.as_ref(), now)
-    }
-
-    /// The member id a request refers to (a static member's rejoin takes over
-    /// its previous identity).
-    fn resolve_member_id(&self, req: &HeartbeatRequest) -> String {
-        req.member_id.clone()
     }
 
     fn join(&mut self, req: &HeartbeatRequest, now: Instant) {

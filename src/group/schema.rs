@@ -370,7 +370,7 @@ pub fn encode_offset_commit_value(value: &OffsetCommitValue) -> Vec<u8> {
 
 /// Fallible form of [`encode_offset_commit_value`].
 pub fn try_encode_offset_commit_value(value: &OffsetCommitValue) -> Result<Vec<u8>> {
-    write_offset_commit_value(value, offset_commit_value_version(value))
+    encode_offset_commit_value_with_version(value, offset_commit_value_version(value))
 }
 
 /// Encodes `value` at an explicit version 0-4. Fields the version lacks are
@@ -379,10 +379,6 @@ pub fn encode_offset_commit_value_with_version(
     value: &OffsetCommitValue,
     version: i16,
 ) -> Result<Vec<u8>> {
-    write_offset_commit_value(value, version)
-}
-
-fn write_offset_commit_value(value: &OffsetCommitValue, version: i16) -> Result<Vec<u8>> {
     const SCHEMA: &str = "OffsetCommitValue";
     if !(0..=OFFSET_COMMIT_VALUE_MAX_VERSION).contains(&version) {
         return Err(SchemaError::UnsupportedVersion {
@@ -518,7 +514,7 @@ pub fn encode_group_metadata_value(value: &GroupMetadataValue) -> Vec<u8> {
 
 /// Fallible form of [`encode_group_metadata_value`].
 pub fn try_encode_group_metadata_value(value: &GroupMetadataValue) -> Result<Vec<u8>> {
-    write_group_metadata_value(value, GROUP_METADATA_VALUE_WRITE_VERSION)
+    encode_group_metadata_value_with_version(value, GROUP_METADATA_VALUE_WRITE_VERSION)
 }
 
 /// Encodes `value` at an explicit version 0-4. Fields the version lacks are
@@ -527,10 +523,6 @@ pub fn encode_group_metadata_value_with_version(
     value: &GroupMetadataValue,
     version: i16,
 ) -> Result<Vec<u8>> {
-    write_group_metadata_value(value, version)
-}
-
-fn write_group_metadata_value(value: &GroupMetadataValue, version: i16) -> Result<Vec<u8>> {
     const SCHEMA: &str = "GroupMetadataValue";
     if !(0..=GROUP_METADATA_VALUE_MAX_VERSION).contains(&version) {
         return Err(SchemaError::UnsupportedVersion {
