@@ -83,7 +83,7 @@ pub struct ConsumerMember {
     previous_epoch: i32,
     pub rebalance_timeout: Duration,
     pub subscribed_topic_names: Vec<String>,
-    pub subscribed_topic_regex: Option<String>,
+    pub subscribed_topic_regex: Option<TopicRegex>,
     pub server_assignor: Option<String>,
     /// What the member has been told it owns (and has not been told to drop).
     pub assigned: BTreeSet<Tp>,
@@ -166,6 +166,22 @@ impl ConsumerGroup {
                 );
             }
         }
+        // Compiled before anything changes, so a bad pattern leaves the
+        // group as it was. `Some(None)`: the member clears its regex.
+        let new_regex = match req.subscribed_topic_regex.as_deref() {
+            None => None,
+            Some("") => Some(None),
+            Some(pattern) => match self.member_regex(&req.member_id, pattern) {
+                Ok(r) => Some(Some(r)),
+                Err(e) => {
+                    return HeartbeatResult::error(
+                        ResponseError::InvalidRegularExpression,
+                        &format!("invalid subscribed topic regex: {e}"),
+                        &req.member_id,
+                    )
+                }
+            },
+        };
         match req.member_epoch {
             LEAVE_EPOCH | STATIC_LEAVE_EPOCH => return self.leave(req, now),
             JOIN_EPOCH => self.join(&req, now),
@@ -206,11 +222,11 @@ impl ConsumerGroup {
                     changed = true;
                 }
             }
-            if req.subscribed_topic_regex.is_some()
-                && req.subscribed_topic_regex != member.subscribed_topic_regex
-            {
-                member.subscribed_topic_regex = req.subscribed_topic_regex.clone();
-                changed = true;
+            if let Some(regex) = new_regex {
+                if regex != member.subscribed_topic_regex {
+                    member.subscribed_topic_regex = regex;
+                    changed = true;
+                }
             }
             if req.server_assignor.is_some() && req.server_assignor != member.server_assignor {
                 member.server_assignor = req.server_assignor.clone();
@@ -326,6 +342,15 @@ impl ConsumerGroup {
         }
     }
 
+    /// The member's compiled pattern when it is unchanged (heartbeats resend
+    /// it), else a fresh compile.
+    fn member_regex(&self, member_id: &str, pattern: &str) -> Result<TopicRegex, String> {
+        match self.members.get(member_id).and_then(|m| m.subscribed_topic_regex.as_ref()) {
+            Some(r) if r.as_str() == pattern => Ok(r.clone()),
+            _ => TopicRegex::new(pattern),
+        }
+    }
+
     /// The subscribed topics that exist, with their partition counts.
     fn relevant_topics(&self, view: &TopicsView) -> TopicsView {
         let mut out = TopicsView::default();
@@ -337,7 +362,7 @@ impl ConsumerGroup {
             }
             if let Some(regex) = &m.subscribed_topic_regex {
                 for (name, t) in &view.topics {
-                    if !name.starts_with("__") && simple_regex_match(regex, name) {
+                    if regex.matches(name) {
                         out.topics.insert(name.clone(), *t);
                     }
                 }
@@ -354,7 +379,7 @@ impl ConsumerGroup {
             let by_regex = m
                 .subscribed_topic_regex
                 .as_ref()
-                .is_some_and(|r| !name.starts_with("__") && simple_regex_match(r, name));
+                .is_some_and(|r| r.matches(name));
             if by_name || by_regex {
                 out.push((*id, *count));
             }
@@ -584,24 +609,52 @@ pub fn assign_range(
     out
 }
 
-/// The subset of RE2 syntax clients use for topic subscriptions in practice:
-/// literal text, `.`, `.*`, `.+`, anchors, and `|` alternatives. Anything
-/// fancier matches nothing (rather than everything).
-pub fn simple_regex_match(pattern: &str, text: &str) -> bool {
-    let pattern = pattern.trim_start_matches('^').trim_end_matches('$');
-    pattern
-        .split('|')
-        .any(|alt| glob_match(alt.as_bytes(), text.as_bytes()))
+/// A KIP-848 topic subscription pattern. Kafka compiles it with RE2J and
+/// requires the whole topic name to match; the `regex` crate has the same
+/// RE2 syntax and linear-time guarantee, so a hostile pattern cannot stall
+/// the coordinator.
+#[derive(Debug, Clone)]
+pub struct TopicRegex {
+    source: String,
+    compiled: regex::Regex,
 }
 
-fn glob_match(p: &[u8], t: &[u8]) -> bool {
-    match p {
-        [] => t.is_empty(),
-        [b'.', b'*', rest @ ..] => (0..=t.len()).any(|i| glob_match(rest, &t[i..])),
-        [b'.', b'+', rest @ ..] => (1..=t.len()).any(|i| glob_match(rest, &t[i..])),
-        [b'\\', c, rest @ ..] => t.first() == Some(c) && glob_match(rest, &t[1..]),
-        [b'.', rest @ ..] => !t.is_empty() && glob_match(rest, &t[1..]),
-        [c, rest @ ..] => t.first() == Some(c) && glob_match(rest, &t[1..]),
+/// Longest pattern accepted, in bytes; the compiled program is also bounded
+/// by `REGEX_SIZE_LIMIT_BYTES`.
+const REGEX_MAX_PATTERN_BYTES: usize = 4096;
+const REGEX_SIZE_LIMIT_BYTES: usize = 1 << 20;
+
+impl TopicRegex {
+    pub fn new(source: &str) -> Result<Self, String> {
+        if source.len() > REGEX_MAX_PATTERN_BYTES {
+            return Err(format!(
+                "regular expression is longer than {REGEX_MAX_PATTERN_BYTES} bytes"
+            ));
+        }
+        let compiled = regex::RegexBuilder::new(&format!("^(?:{source})$"))
+            .size_limit(REGEX_SIZE_LIMIT_BYTES)
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(TopicRegex {
+            source: source.to_string(),
+            compiled,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// Internal topics (`__consumer_offsets`, ...) never match a pattern,
+    /// as in Kafka.
+    pub fn matches(&self, topic: &str) -> bool {
+        !topic.starts_with("__") && self.compiled.is_match(topic)
+    }
+}
+
+impl PartialEq for TopicRegex {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
     }
 }
 
@@ -745,9 +798,19 @@ mod tests {
     }
 
     #[test]
-    fn simple_regexes() {
-        assert!(simple_regex_match("orders-.*", "orders-eu"));
-        assert!(simple_regex_match("^a|b$", "b"));
-        assert!(!simple_regex_match("orders-.+", "orders-"));
+    fn topic_regexes() {
+        let m = |p: &str, t: &str| TopicRegex::new(p).unwrap().matches(t);
+        assert!(m("orders-.*", "orders-eu"));
+        assert!(m("^a|b$", "b"));
+        assert!(!m("orders-.+", "orders-"));
+        // Whole-name match, as RE2J's matches().
+        assert!(!m("orders", "orders-eu"));
+        assert!(m("orders-(eu|us)-[0-9]+", "orders-us-42"));
+        assert!(!m("orders-(eu|us)-[0-9]+", "orders-asia-1"));
+        assert!(m("[a-z]+\\.events", "app.events"));
+        // Internal topics never match.
+        assert!(!m(".*", "__consumer_offsets"));
+        assert!(TopicRegex::new("orders-(").is_err());
+        assert!(TopicRegex::new(&"a".repeat(REGEX_MAX_PATTERN_BYTES + 1)).is_err());
     }
 }

@@ -759,21 +759,21 @@ pub fn partition_for_group(group_id: &str, partitions: i32) -> i32 {
 // Primitive encoding
 // ---------------------------------------------------------------------------
 
-struct Reader<'a> {
+pub(super) struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn new(buf: &'a [u8]) -> Self {
+    pub(super) fn new(buf: &'a [u8]) -> Self {
         Reader { buf, pos: 0 }
     }
 
-    fn remaining(&self) -> usize {
+    pub(super) fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }
 
-    fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8]> {
+    pub(super) fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8]> {
         let remaining = self.remaining();
         if n > remaining {
             return Err(SchemaError::Truncated {
@@ -793,20 +793,20 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
-    fn i16(&mut self, field: &'static str) -> Result<i16> {
+    pub(super) fn i16(&mut self, field: &'static str) -> Result<i16> {
         self.array(field).map(i16::from_be_bytes)
     }
 
-    fn i32(&mut self, field: &'static str) -> Result<i32> {
+    pub(super) fn i32(&mut self, field: &'static str) -> Result<i32> {
         self.array(field).map(i32::from_be_bytes)
     }
 
-    fn i64(&mut self, field: &'static str) -> Result<i64> {
+    pub(super) fn i64(&mut self, field: &'static str) -> Result<i64> {
         self.array(field).map(i64::from_be_bytes)
     }
 
     /// Unsigned LEB128 varint of at most 5 bytes, fitting in 32 bits.
-    fn uvarint(&mut self, field: &'static str) -> Result<u32> {
+    pub(super) fn uvarint(&mut self, field: &'static str) -> Result<u32> {
         let mut value = 0u32;
         for i in 0..5 {
             let b = self.take(1, field)?[0];
@@ -835,7 +835,11 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn nullable_string(&mut self, field: &'static str, flexible: bool) -> Result<Option<String>> {
+    pub(super) fn nullable_string(
+        &mut self,
+        field: &'static str,
+        flexible: bool,
+    ) -> Result<Option<String>> {
         let len = self.length(field, flexible, true)?;
         if len < 0 {
             return Ok(None);
@@ -849,12 +853,12 @@ impl<'a> Reader<'a> {
             .map_err(|_| SchemaError::InvalidUtf8 { field })
     }
 
-    fn string(&mut self, field: &'static str, flexible: bool) -> Result<String> {
+    pub(super) fn string(&mut self, field: &'static str, flexible: bool) -> Result<String> {
         self.nullable_string(field, flexible)?
             .ok_or(SchemaError::UnexpectedNull { field })
     }
 
-    fn bytes(&mut self, field: &'static str, flexible: bool) -> Result<Vec<u8>> {
+    pub(super) fn bytes(&mut self, field: &'static str, flexible: bool) -> Result<Vec<u8>> {
         let len = self.length(field, flexible, false)?;
         if len < 0 {
             return Err(SchemaError::UnexpectedNull { field });
@@ -867,7 +871,7 @@ impl<'a> Reader<'a> {
 
     /// A non-nullable array's element count, checked against the bytes left
     /// (every element takes at least one byte) before anything is allocated.
-    fn array_len(&mut self, field: &'static str, flexible: bool) -> Result<usize> {
+    pub(super) fn array_len(&mut self, field: &'static str, flexible: bool) -> Result<usize> {
         let len = self.length(field, flexible, false)?;
         if len < 0 {
             return Err(SchemaError::UnexpectedNull { field });
@@ -887,7 +891,7 @@ impl<'a> Reader<'a> {
     /// Skips a tagged-field section: a varint count, then per field a
     /// varint tag, a varint size and that many bytes. No schema here defines
     /// a tag, so every field is unknown and, as in Kafka, ignored.
-    fn skip_tagged_fields(&mut self) -> Result<()> {
+    pub(super) fn skip_tagged_fields(&mut self) -> Result<()> {
         let count = self.uvarint("tagged field count")?;
         for _ in 0..count {
             self.uvarint("tagged field tag")?;
@@ -902,24 +906,24 @@ impl<'a> Reader<'a> {
 }
 
 #[derive(Default)]
-struct Writer {
-    buf: Vec<u8>,
+pub(super) struct Writer {
+    pub(super) buf: Vec<u8>,
 }
 
 impl Writer {
-    fn i16(&mut self, v: i16) {
+    pub(super) fn i16(&mut self, v: i16) {
         self.buf.extend_from_slice(&v.to_be_bytes());
     }
 
-    fn i32(&mut self, v: i32) {
+    pub(super) fn i32(&mut self, v: i32) {
         self.buf.extend_from_slice(&v.to_be_bytes());
     }
 
-    fn i64(&mut self, v: i64) {
+    pub(super) fn i64(&mut self, v: i64) {
         self.buf.extend_from_slice(&v.to_be_bytes());
     }
 
-    fn uvarint(&mut self, mut v: u32) {
+    pub(super) fn uvarint(&mut self, mut v: u32) {
         while v >= 0x80 {
             self.buf.push((v as u8 & 0x7f) | 0x80);
             v >>= 7;
@@ -939,7 +943,7 @@ impl Writer {
         }
     }
 
-    fn nullable_string(
+    pub(super) fn nullable_string(
         &mut self,
         field: &'static str,
         s: Option<&str>,
@@ -962,7 +966,7 @@ impl Writer {
         Ok(())
     }
 
-    fn string(&mut self, field: &'static str, s: &str, flexible: bool) -> Result<()> {
+    pub(super) fn string(&mut self, field: &'static str, s: &str, flexible: bool) -> Result<()> {
         self.nullable_string(field, Some(s), flexible)
     }
 
@@ -973,21 +977,26 @@ impl Writer {
         Ok(len)
     }
 
-    fn bytes(&mut self, field: &'static str, b: &[u8], flexible: bool) -> Result<()> {
+    pub(super) fn bytes(&mut self, field: &'static str, b: &[u8], flexible: bool) -> Result<()> {
         let len = Self::checked_len(field, b.len())?;
         self.length(len, flexible, false);
         self.buf.extend_from_slice(b);
         Ok(())
     }
 
-    fn array_len(&mut self, field: &'static str, len: usize, flexible: bool) -> Result<()> {
+    pub(super) fn array_len(
+        &mut self,
+        field: &'static str,
+        len: usize,
+        flexible: bool,
+    ) -> Result<()> {
         let len = Self::checked_len(field, len)?;
         self.length(len, flexible, false);
         Ok(())
     }
 
     /// A tagged-field section with no fields.
-    fn empty_tagged_fields(&mut self) {
+    pub(super) fn empty_tagged_fields(&mut self) {
         self.uvarint(0);
     }
 }

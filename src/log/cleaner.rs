@@ -39,13 +39,24 @@
 //! markers). Kafka removes markers once their transaction's data is gone; keeping them
 //! costs a few bytes and keeps read_committed semantics trivially intact.
 //!
+//! # Merging small segments
+//! Compaction leaves many small segments behind. After a round, and whenever the log is
+//! not due, runs of adjacent cleaned segments (below the first dirty offset, never the
+//! active one) whose sizes add up to at most `segment_bytes` and whose offsets fit one
+//! index (relative offsets are `i32`) are copied, batch for batch, into one segment named
+//! after the first (Kafka's `groupSegmentsBySize`). The first segment's base stays, so
+//! the log start offset never moves. Bounded by the same per-call byte budget.
+//!
 //! # Crash safety
 //! Per segment: write `<base>.{log,index,timeindex}.cleaned`, fsync, rename the indexes
 //! then the log to `.swap` (the log rename commits), fsync the directory, rename the
 //! `.swap` files over the originals (indexes first, log last), fsync the directory. Open
 //! deletes `.cleaned` leftovers and completes committed swaps (`recovery::complete_swaps`),
 //! so a crash at any point leaves either the old or the new segment, both valid and
-//! holding the latest value of every key. Readers holding the old file keep reading it
+//! holding the latest value of every key. A merge commits the same way; between its
+//! commit and the final rename it deletes the segments it absorbed, and the loader
+//! deletes any segment that lies inside a just-completed swap, so a crash leaves either
+//! the separate segments or the merged one, never both. Readers holding the old file keep reading it
 //! (the inode survives the rename until closed).
 //!
 //! # Bounded work
@@ -82,6 +93,8 @@ pub(crate) const STEP_CLEANED_WRITTEN: u64 = 1;
 pub(crate) const STEP_INDEX_SWAPS_RENAMED: u64 = 2;
 pub(crate) const STEP_COMMITTED: u64 = 3;
 pub(crate) const STEP_INDEXES_SWAPPED_IN: u64 = 4;
+/// Merges only: the segments folded into the committed `.swap` are deleted.
+pub(crate) const STEP_MERGED_AWAY_DELETED: u64 = 5;
 
 /// Bounds on the work and memory of one [`PartitionLog::clean`] call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,6 +145,8 @@ pub struct CleanStats {
     pub tombstones_removed: u64,
     /// Keys in the offset map of the current round.
     pub map_keys: usize,
+    /// Cleaned segments folded into a neighbour (see [`PartitionLog::clean`]).
+    pub segments_merged: usize,
 }
 
 /// Keys → latest offset over a dirty range.
@@ -355,6 +370,7 @@ impl PartitionLog {
             match self.start_round(now_ms, &mut stats)? {
                 Some(round) => self.cleaner.round = Some(round),
                 None => {
+                    self.merge_small_segments(now_ms, &mut stats)?;
                     stats.first_dirty_offset = self.clamped_first_dirty();
                     return Ok(stats);
                 }
@@ -391,6 +407,7 @@ impl PartitionLog {
         write_checkpoint(&self.dir, round.end)?;
         self.cleaner.first_dirty = round.end;
         stats.round_finished = true;
+        self.merge_small_segments(now_ms, &mut stats)?;
         stats.first_dirty_offset = self.clamped_first_dirty();
         tracing::info!(
             dir = %self.dir.display(),
@@ -581,21 +598,7 @@ impl PartitionLog {
         let t = out.t;
         drop(out);
 
-        // Commit: indexes to .swap, then the log (the commit point), then swap in.
-        let faults = &self.faults;
-        let swap_paths = Segment::paths_with(&self.dir, base, SWAP_SUFFIX);
-        let final_paths = Segment::paths(&self.dir, base);
-        faults.clean_step(STEP_CLEANED_WRITTEN)?;
-        rename_all(&cleaned_paths[1..], &swap_paths[1..])?;
-        faults.clean_step(STEP_INDEX_SWAPS_RENAMED)?;
-        fs::rename(&cleaned_paths[0], &swap_paths[0])?;
-        sync_dir(&self.dir)?;
-        faults.clean_step(STEP_COMMITTED)?;
-        rename_all(&swap_paths[1..], &final_paths[1..])?;
-        faults.clean_step(STEP_INDEXES_SWAPPED_IN)?;
-        fs::rename(&swap_paths[0], &final_paths[0])?;
-        sync_dir(&self.dir)?;
-
+        self.commit_swap(base, &[])?;
         let mut fresh = Segment::open(&self.dir, base, false, &self.faults)?;
         fresh.t = t;
         fresh.roll_base_ms = roll_base_ms;
@@ -621,6 +624,135 @@ impl PartitionLog {
             size_after = t.size,
             records_removed = removed.records,
             "cleaned segment"
+        );
+        Ok(())
+    }
+
+    /// Renames `<base>.*.cleaned` into place: indexes to `.swap`, then the log (the commit
+    /// point, made durable by the directory fsync), then deletes the segments `absorbed`
+    /// (a merge) and swaps the new files in, indexes first. See the module docs.
+    fn commit_swap(&self, base: i64, absorbed: &[Segment]) -> Result<(), LogError> {
+        let faults = &self.faults;
+        let cleaned_paths = Segment::paths_with(&self.dir, base, CLEANED_SUFFIX);
+        let swap_paths = Segment::paths_with(&self.dir, base, SWAP_SUFFIX);
+        let final_paths = Segment::paths(&self.dir, base);
+        faults.clean_step(STEP_CLEANED_WRITTEN)?;
+        rename_all(&cleaned_paths[1..], &swap_paths[1..])?;
+        faults.clean_step(STEP_INDEX_SWAPS_RENAMED)?;
+        fs::rename(&cleaned_paths[0], &swap_paths[0])?;
+        sync_dir(&self.dir)?;
+        faults.clean_step(STEP_COMMITTED)?;
+        if !absorbed.is_empty() {
+            for seg in absorbed {
+                seg.delete_files()?;
+            }
+            sync_dir(&self.dir)?;
+            faults.clean_step(STEP_MERGED_AWAY_DELETED)?;
+        }
+        rename_all(&swap_paths[1..], &final_paths[1..])?;
+        faults.clean_step(STEP_INDEXES_SWAPPED_IN)?;
+        fs::rename(&swap_paths[0], &final_paths[0])?;
+        sync_dir(&self.dir)?;
+        Ok(())
+    }
+
+    /// Folds runs of small cleaned segments into one (see the module docs). Returns
+    /// after the byte budget is spent; the rest waits for the next call.
+    fn merge_small_segments(&mut self, now_ms: i64, stats: &mut CleanStats) -> Result<(), LogError> {
+        let budget = self.cleaner.limits.max_bytes_per_call;
+        let limit = self.effective_segment_bytes();
+        let clean_end = self.clamped_first_dirty();
+        let mut spent = 0u64;
+        let mut i = 0;
+        loop {
+            let last = self.segments.len() - 1;
+            if i >= last || self.segments[i].t.next_offset > clean_end || spent >= budget {
+                break;
+            }
+            // The longest run from i of cleaned, non-active segments that fits one segment.
+            let mut j = i;
+            let mut size = 0u64;
+            while j < last
+                && self.segments[j].t.next_offset <= clean_end
+                && size + self.segments[j].size() <= limit
+                && self.segments[j].t.next_offset - 1 - self.segments[i].base_offset
+                    <= i64::from(i32::MAX)
+            {
+                size += self.segments[j].size();
+                j += 1;
+            }
+            if j - i >= 2 {
+                self.merge_run(i, j, now_ms)?;
+                stats.segments_merged += j - i;
+                spent += size;
+            }
+            i += 1;
+        }
+        stats.bytes_read += spent;
+        Ok(())
+    }
+
+    /// Copies segments `from..to` into one named after the first and swaps it in.
+    fn merge_run(&mut self, from: usize, to: usize, now_ms: i64) -> Result<(), LogError> {
+        let interval = self.config.index_interval_bytes;
+        let base = self.segments[from].base_offset;
+        let mtime = self.segments[from..to]
+            .iter()
+            .map(|s| s.log.modified_ms())
+            .max()
+            .unwrap_or(now_ms);
+        let mut out =
+            Segment::open_with_suffix(&self.dir, base, CLEANED_SUFFIX, true, &self.faults)?;
+        let result = (|| -> Result<(), LogError> {
+            for seg in &self.segments[from..to] {
+                let (mut buf, mut headers): (Vec<u8>, Vec<BatchHeader>) =
+                    (Vec::new(), Vec::new());
+                let mut pos = 0;
+                while pos < seg.size() {
+                    let h = seg.header_at(pos)?;
+                    buf.extend_from_slice(&seg.read_batch(pos, &h)?);
+                    pos += h.total_bytes();
+                    headers.push(h);
+                    if buf.len() >= WRITE_CHUNK_BYTES || pos >= seg.size() {
+                        out.append(&buf, &headers, interval, now_ms)?;
+                        buf.clear();
+                        headers.clear();
+                    }
+                }
+            }
+            out.seal_time_index()?;
+            out.log.set_modified_ms(mtime)?;
+            out.sync()?;
+            Ok(())
+        })();
+        if let Err(e) = result {
+            drop(out);
+            for p in &Segment::paths_with(&self.dir, base, CLEANED_SUFFIX) {
+                remove_if_exists(p);
+            }
+            return Err(e);
+        }
+        let t = out.t;
+        drop(out);
+        let absorbed: Vec<Segment> = self.segments.drain(from + 1..to).collect();
+        if let Err(e) = self.commit_swap(base, &absorbed) {
+            // Not swapped in memory: the process must reopen the log to see the disk
+            // state (as after a crash); keep serving the old segments meanwhile.
+            self.segments.splice(from + 1..from + 1, absorbed);
+            return Err(e);
+        }
+        let roll_base_ms = self.segments[from].roll_base_ms;
+        let mut fresh = Segment::open(&self.dir, base, false, &self.faults)?;
+        fresh.t = t;
+        fresh.roll_base_ms = roll_base_ms;
+        fresh.indexes_suspect = false;
+        self.segments[from] = fresh;
+        tracing::debug!(
+            dir = %self.dir.display(),
+            segment = base,
+            merged = to - from,
+            size = t.size,
+            "merged cleaned segments"
         );
         Ok(())
     }

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use super::cleaner::{
     STEP_CLEANED_WRITTEN, STEP_COMMITTED, STEP_INDEXES_SWAPPED_IN, STEP_INDEX_SWAPS_RENAMED,
+    STEP_MERGED_AWAY_DELETED,
 };
 use super::*;
 use crate::record::{
@@ -632,9 +633,10 @@ fn emptied_segments_are_dropped_but_log_start_stays() {
     let segs = log.segment_count();
     let s = log.clean(now).unwrap();
     assert!(s.segments_deleted > 0);
-    assert_eq!(log.segment_count(), segs - s.segments_deleted);
+    // The emptied first segment stays (then the survivors merge into it).
+    assert!(log.segment_count() <= segs - s.segments_deleted);
     assert_eq!(log.log_start_offset(), 0);
-    assert_eq!(log.segments[0].size(), 0, "first segment emptied but kept");
+    assert_eq!(log.segments[0].base_offset, 0, "first segment kept");
     let recs = records(&log);
     assert_eq!(
         recs.iter().map(|r| r.offset).collect::<Vec<_>>(),
@@ -751,4 +753,120 @@ fn stray_cleaned_and_swap_files_by_hand() {
     assert_eq!(recs[0].offset, last.base_offset);
     assert_eq!(recs.len(), before.len() - (hs.len() - 1));
     assert_eq!(fs::read(p(0, ".log")).unwrap(), tail);
+}
+
+/// A compacted log of `n` unique keys in full segments of `segment_bytes`, cleaned once
+/// (nothing removed, checkpoint at the active segment), then reopened with a larger
+/// `segment.bytes` so its cleaned segments become mergeable.
+fn mergeable_log(dir: &Path, n: usize, now: i64) -> (PartitionLog, Vec<Rec>) {
+    let mut log = PartitionLog::open(dir, compact_cfg(600)).unwrap();
+    for i in 0..n {
+        let (k, v) = (format!("key{i}"), format!("value{i}"));
+        log.append(&kv_batch(Compression::None, &[(Some(&k), Some(&v))], now), 0, 0)
+            .unwrap();
+    }
+    let s = log.clean(now).unwrap();
+    assert!(s.round_finished);
+    assert_eq!(s.segments_merged, 0, "full segments cannot merge");
+    let before = records(&log);
+    assert_eq!(before.len(), n);
+    log.close().unwrap();
+    let log = PartitionLog::open(dir, compact_cfg(2500)).unwrap();
+    (log, before)
+}
+
+#[test]
+fn small_cleaned_segments_merge_and_offsets_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = wall_clock_ms();
+    let (mut log, before) = mergeable_log(dir.path(), 120, now);
+    let segs = log.segment_count();
+    assert!(segs > 8, "{segs} segments");
+    let s = log.clean(now).unwrap();
+    assert!(!s.round_started, "nothing dirty");
+    assert!(s.segments_merged >= 4, "{s:?}");
+    assert!(log.segment_count() < segs / 2, "{} of {segs}", log.segment_count());
+    for seg in &log.segments[..log.segment_count() - 1] {
+        assert!(seg.size() <= 2500);
+    }
+    assert_eq!(log.log_start_offset(), 0);
+    assert_eq!(records(&log), before);
+    // Every offset is found through the merged indexes.
+    for r in &before {
+        let (b, l) = read_slice_first_header(&log.read(r.offset, 1, true).unwrap());
+        assert!(b <= r.offset && r.offset <= l);
+    }
+    assert!(leftovers(dir.path()).is_empty());
+    let count = log.segment_count();
+    log.close().unwrap();
+    let log = PartitionLog::open(dir.path(), compact_cfg(2500)).unwrap();
+    assert_eq!(log.segment_count(), count);
+    assert_eq!(records(&log), before);
+}
+
+fn merge_crash_at(step: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let now = wall_clock_ms();
+    let (mut log, before) = mergeable_log(dir.path(), 120, now);
+    let segs = log.segment_count();
+    log.faults().crash_clean_at(step);
+    assert!(log.clean(now).is_err(), "step {step}");
+    drop(log); // the "crash"
+    let log = PartitionLog::open(dir.path(), compact_cfg(2500)).unwrap();
+    assert!(leftovers(dir.path()).is_empty(), "step {step}");
+    assert_eq!(records(&log), before, "step {step}");
+    if step >= STEP_COMMITTED {
+        assert!(log.segment_count() < segs, "step {step}: committed merge completed");
+    } else {
+        assert_eq!(log.segment_count(), segs, "step {step}: nothing merged");
+    }
+    for r in &before {
+        let (b, l) = read_slice_first_header(&log.read(r.offset, 1, true).unwrap());
+        assert!(b <= r.offset && r.offset <= l, "step {step}");
+    }
+}
+
+#[test]
+fn merge_crash_before_commit() {
+    merge_crash_at(STEP_CLEANED_WRITTEN);
+    merge_crash_at(STEP_INDEX_SWAPS_RENAMED);
+}
+
+#[test]
+fn merge_crash_after_commit() {
+    merge_crash_at(STEP_COMMITTED);
+    merge_crash_at(STEP_MERGED_AWAY_DELETED);
+    merge_crash_at(STEP_INDEXES_SWAPPED_IN);
+}
+
+#[test]
+fn max_compaction_lag_rolls_the_active_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = LogConfig {
+        max_compaction_lag_ms: 1_000,
+        ..compact_cfg(1 << 20)
+    };
+    let mut log = PartitionLog::open(dir.path(), cfg.clone()).unwrap();
+    log.append(&kv_batch(Compression::None, &[(Some("k"), Some("a"))], 10_000), 0, 10_000)
+        .unwrap();
+    log.maybe_roll(10_900).unwrap();
+    assert_eq!(log.segment_count(), 1);
+    log.maybe_roll(11_001).unwrap();
+    assert_eq!(log.segment_count(), 2, "rolled so the cleaner can reach it");
+    // Without compaction the lag does not apply.
+    let dir2 = tempfile::tempdir().unwrap();
+    let mut plain = PartitionLog::open(
+        dir2.path(),
+        LogConfig {
+            cleanup_policy_compact: false,
+            cleanup_policy_delete: true,
+            ..cfg
+        },
+    )
+    .unwrap();
+    plain
+        .append(&kv_batch(Compression::None, &[(Some("k"), Some("a"))], 10_000), 0, 10_000)
+        .unwrap();
+    plain.maybe_roll(20_000).unwrap();
+    assert_eq!(plain.segment_count(), 1);
 }

@@ -262,6 +262,18 @@ impl PartitionLog {
         self.config.segment_bytes.clamp(1, MAX_SEGMENT_BYTES)
     }
 
+    /// Age after which the active segment rolls. On a compacted log it is at most
+    /// `max_compaction_lag_ms` (as Kafka's `maxSegmentMs`): the cleaner never touches
+    /// the active segment, so without the roll a quiet log would keep obsolete records
+    /// past the promised lag.
+    fn effective_segment_ms(&self) -> i64 {
+        if self.config.cleanup_policy_compact {
+            self.config.segment_ms.min(self.config.max_compaction_lag_ms)
+        } else {
+            self.config.segment_ms
+        }
+    }
+
     /// Validates, assigns offsets from the log end, patches the broker-owned header
     /// fields and appends. Invalid input writes nothing. See LogError for the mapping
     /// to Kafka error codes.
@@ -355,7 +367,7 @@ impl PartitionLog {
         let too_big = active.size().saturating_add(add_bytes) > self.effective_segment_bytes();
         let too_old = active
             .roll_base_ms
-            .is_some_and(|t| now_ms.saturating_sub(t) > self.config.segment_ms);
+            .is_some_and(|t| now_ms.saturating_sub(t) > self.effective_segment_ms());
         let last_rel = (active.t.next_offset - active.base_offset).saturating_add(add_offsets) - 1;
         too_big || too_old || last_rel > i64::from(i32::MAX)
     }

@@ -287,6 +287,16 @@ pub(crate) fn load(dir: &Path, interval: u32, faults: &Arc<Faults>) -> Result<Lo
     let containing = cp.and_then(|cp| bases.partition_point(|&b| b <= cp.offset).checked_sub(1));
     let mut segments: Vec<Segment> = Vec::new();
     for (i, &base) in bases.iter().enumerate() {
+        if let Some(prev) = segments.last() {
+            if swapped.contains(&prev.base_offset) && base < prev.t.next_offset {
+                // Absorbed by a merge whose swap was just completed: the merged segment
+                // holds all of it (merges take whole segments).
+                for p in Segment::paths(dir, base) {
+                    remove_quietly(&p, "segment absorbed by a completed merge");
+                }
+                continue;
+            }
+        }
         let mut seg = Segment::open(dir, base, false, faults)?;
         let trusted = match (cp, containing) {
             _ if swapped.contains(&base) => false,

@@ -61,7 +61,9 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ConsumerGroupDescribeRequ
                                     .collect(),
                             )
                             .with_subscribed_topic_regex(
-                                m.subscribed_topic_regex.clone().map(StrBytes::from_string),
+                                m.subscribed_topic_regex
+                                    .as_ref()
+                                    .map(|r| StrBytes::from_string(r.as_str().to_string())),
                             )
                             .with_assignment(assignment(&image, m.assigned.iter()))
                             .with_target_assignment(assignment(
