@@ -2356,3 +2356,47 @@ def test_kip848_raw_revocation_with_unchanged_rebalance_timeout(kip848_broker, l
     finally:
         ca.close()
         cb.close()
+
+
+def test_kip848_regex_subscription(kip848_broker):
+    """librdkafka sends a `^`-prefixed subscription as KIP-848's SubscribedTopicRegex;
+    the broker resolves it (whole-name RE2 match) and assigns only matching topics,
+    including one created after the member joined."""
+    b = kip848_broker
+    prefix = "rx%s" % uuid.uuid4().hex[:8]
+    t_a, t_b, t_other, t_late = prefix + "-orders-eu", prefix + "-orders-us", prefix + "-audit", \
+        prefix + "-orders-asia"
+    for t in (t_a, t_b, t_other):
+        create_topic(b.bootstrap, t, 2)
+    want = {}
+    for t in (t_a, t_b, t_other):
+        want[t] = produce_keyed(b.bootstrap, t, 100, t)
+    group = unique_group("g848-regex")
+    c = ck_consumer(b.bootstrap, **{"group.id": group, "client.id": "k848-regex", "group.protocol": "consumer",
+                                    "enable.partition.eof": False, "topic.metadata.refresh.interval.ms": 1000})
+    got = defaultdict(set)
+    late_created = False
+    try:
+        c.subscribe(["^%s-orders-(eu|us|asia)$" % prefix])
+        deadline = time.time() + 45
+        while time.time() < deadline:
+            for msg in c.consume(500, 0.2):
+                assert msg.error() is None, msg.error()
+                got[msg.topic()].add((msg.partition(), msg.offset()))
+            if not late_created and len(got[t_a]) == 100 and len(got[t_b]) == 100:
+                create_topic(b.bootstrap, t_late, 2)
+                want[t_late] = produce_keyed(b.bootstrap, t_late, 50, t_late)
+                late_created = True
+            if late_created and len(got[t_late]) == 50:
+                break
+        assignment = sorted((tp.topic, tp.partition) for tp in c.assignment())
+        d = describe_group(b.bootstrap, group)
+    finally:
+        c.close()
+    summary("groups/kip848-regex: read %r; final assignment %r" % ({t: len(v) for t, v in got.items()},
+                                                                    assignment))
+    assert got[t_a] == set(want[t_a]) and got[t_b] == set(want[t_b]), {t: len(v) for t, v in got.items()}
+    assert t_other not in got, "non-matching topic was assigned"
+    assert late_created and got[t_late] == set(want[t_late]), "topic created later: %d of 50" % len(got[t_late])
+    assert assignment == sorted((t, p) for t in (t_a, t_b, t_late) for p in range(2)), assignment
+    assert d.members and d.members[0].assignment.topic_partitions, d
