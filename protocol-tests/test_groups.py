@@ -2173,10 +2173,15 @@ def test_kip848_offsets_survive_restart(broker_factory):
                    asynchronous=False)
         want = {p: (o, "k848-%d" % p) for p, o in ends.items()}
         assert committed_offsets(b.bootstrap, group, topic, partitions, with_metadata=True) == want
+        member_id = m.c.memberid()
+        d_before = describe_group(b.bootstrap, group)
         b.stop()
         b.start()
         after_term = committed_offsets(b.bootstrap, group, topic, partitions, with_metadata=True)
-        # The member keeps running across the restart (it rejoins; membership is not persisted).
+        # Membership is persisted too: right after the restart, before the member has
+        # heartbeated again, the group already has it with its partitions.
+        d_restarted = describe_group(b.bootstrap, group)
+        # The member keeps running across the restart, with the same id and partitions.
         second = produce_keyed(b.bootstrap, topic, 90, "k848rs2", start=300)
         consume_until(390, 40)
         t_second = time.time()
@@ -2188,6 +2193,7 @@ def test_kip848_offsets_survive_restart(broker_factory):
         after_kill = committed_offsets(b.bootstrap, group, topic, partitions)
         d = describe_group(b.bootstrap, group)
         log = cb_summary([m])
+        member_id_end = m.c.memberid()
     finally:
         m.close()
     # A fresh member of the group starts at the committed offsets: nothing left to read.
@@ -2202,9 +2208,19 @@ def test_kip848_offsets_survive_restart(broker_factory):
             got3.extend((x.partition(), x.offset()) for x in m2.c.consume(500, 0.2) if x.error() is None)
     finally:
         m2.close()
-    summary("groups/kip848-restart: offsets+metadata kept across SIGTERM and kill -9 restarts; the live member "
-            "read %d records after the restart (%d new produced); callbacks %r; describe after kill -9: %s with "
-            "%d members" % (len(second_got), len(second), log, d.state, len(d.members)))
+    def members(desc):
+        return {x.member_id: sorted(tp.partition for tp in x.assignment.topic_partitions) for x in desc.members}
+
+    summary("groups/kip848-restart: offsets, metadata and membership (member %s, %d member) kept across "
+            "SIGTERM and kill -9 restarts; the live member read %d records after the restart (%d new produced); "
+            "callbacks %r; describe after kill -9: %s with %d members"
+            % (member_id[:8], len(members(d)), len(second_got), len(second), log, d.state, len(d.members)))
+    assert members(d_before) == {member_id: list(range(partitions))}, members(d_before)
+    assert members(d_restarted) == members(d_before), "membership after SIGTERM restart: %r, before %r" % (
+        members(d_restarted), members(d_before))
+    assert members(d) == members(d_before), "membership after kill -9 restart: %r" % members(d)
+    assert member_id_end == member_id, "member id changed across restarts: %s -> %s" % (member_id, member_id_end)
+    assert [e[1] for e in log["k848-rs"]] == ["assign"], "callbacks: %r (no revoke/lost across restarts)" % log
     assert after_term == want, "after SIGTERM restart: %r, committed %r" % (after_term, want)
     assert sorted(second_got) == sorted(second), "live member after the restart read %d records (%d errors, " \
         "%d old), expected the %d new ones" % (len(second_got), sum(1 for g in second_got if g[0] == "error"),

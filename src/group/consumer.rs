@@ -9,9 +9,10 @@
 //! once it has revoked everything the target takes away from it. A partition
 //! is handed to its new owner only after the previous owner gave it up.
 //!
-//! Synchronous, under the group's mutex, with time passed in; no IO.
-//! Membership is not persisted yet (members rejoin after a broker restart);
-//! committed offsets are, through OffsetCommit like every group.
+//! Synchronous, under the group's mutex, with time passed in; no IO. The
+//! coordinator persists the group after each change as Kafka's records
+//! (`consumer_records`), so members keep their ids, epochs and partitions
+//! across a broker restart.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -80,7 +81,7 @@ pub struct ConsumerMember {
     pub client_id: String,
     pub client_host: String,
     pub member_epoch: i32,
-    previous_epoch: i32,
+    pub(super) previous_epoch: i32,
     pub rebalance_timeout: Duration,
     pub subscribed_topic_names: Vec<String>,
     pub subscribed_topic_regex: Option<TopicRegex>,
@@ -94,7 +95,44 @@ pub struct ConsumerMember {
     last_heartbeat: Instant,
     revoke_deadline: Option<Instant>,
     /// Static member that left with epoch -2: kept until its session ends.
-    departed_static: bool,
+    pub(super) departed_static: bool,
+}
+
+impl ConsumerMember {
+    /// A member rebuilt from its `__consumer_offsets` records; its session starts now.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn restored(
+        member_id: String,
+        meta: super::schema_848::MemberMetadataValue,
+        regex: Option<TopicRegex>,
+        member_epoch: i32,
+        previous_epoch: i32,
+        assigned: BTreeSet<Tp>,
+        revoking: BTreeSet<Tp>,
+        departed_static: bool,
+        now: Instant,
+    ) -> Self {
+        let rebalance_timeout = Duration::from_millis(meta.rebalance_timeout_ms.max(0) as u64);
+        ConsumerMember {
+            member_id,
+            instance_id: meta.instance_id,
+            rack_id: meta.rack_id,
+            client_id: meta.client_id,
+            client_host: meta.client_host,
+            member_epoch,
+            previous_epoch,
+            rebalance_timeout,
+            subscribed_topic_names: meta.subscribed_topic_names,
+            subscribed_topic_regex: regex,
+            server_assignor: meta.server_assignor,
+            revoke_deadline: (!revoking.is_empty()).then(|| now + rebalance_timeout),
+            assigned,
+            revoking,
+            last_sent: None,
+            last_heartbeat: now,
+            departed_static,
+        }
+    }
 }
 
 /// One consumer group.
@@ -109,6 +147,8 @@ pub struct ConsumerGroup {
     session_timeout: Duration,
     pub heartbeat_interval_ms: i32,
     pub assignor_name: String,
+    /// The records last appended to `__consumer_offsets` for this group.
+    pub(super) written: super::consumer_records::Written,
 }
 
 /// Server-side assignors offered (KIP-848 names).
@@ -126,6 +166,36 @@ impl ConsumerGroup {
             session_timeout,
             heartbeat_interval_ms,
             assignor_name: "uniform".to_string(),
+            written: Default::default(),
+        }
+    }
+
+    /// Records to append so the log matches the group, and the resulting written set
+    /// (to store with [`ConsumerGroup::mark_written`] once the append succeeded).
+    pub fn pending_records(
+        &self,
+    ) -> (
+        Vec<super::consumer_records::Change>,
+        super::consumer_records::Written,
+    ) {
+        let now = super::consumer_records::encode(self);
+        (super::consumer_records::diff(&self.written, &now), now)
+    }
+
+    pub fn mark_written(&mut self, written: super::consumer_records::Written) {
+        self.written = written;
+    }
+
+    /// Tombstones for every record of the group (it is being deleted).
+    pub fn tombstones(&self) -> Vec<super::consumer_records::Change> {
+        self.written.keys().map(|k| (k.clone(), None)).collect()
+    }
+
+    /// Derived state after loading: the topics as they are now, and the assignor.
+    pub(super) fn after_restore(&mut self, view: &TopicsView) {
+        self.topics_seen = self.relevant_topics(view);
+        if let Some(a) = self.members.values().find_map(|m| m.server_assignor.clone()) {
+            self.assignor_name = a;
         }
     }
 
@@ -469,8 +539,8 @@ impl ConsumerGroup {
         }
     }
 
-    /// Session and revocation timeouts.
-    pub fn tick(&mut self, now: Instant) {
+    /// Session and revocation timeouts. Returns whether anything changed.
+    pub fn tick(&mut self, now: Instant) -> bool {
         let session = self.session_timeout;
         let expired: Vec<String> = self
             .members
@@ -480,13 +550,16 @@ impl ConsumerGroup {
             })
             .map(|m| m.member_id.clone())
             .collect();
+        let changed = !expired.is_empty();
         for id in expired {
             tracing::info!(group = %self.group_id, member = %id, "consumer group member expired");
             self.remove_member(&id);
         }
         if self.assignment_epoch < self.group_epoch && !self.members.is_empty() {
             self.compute_target();
+            return true;
         }
+        changed
     }
 
     /// Validates an OffsetCommit from a member of this group.

@@ -11,7 +11,9 @@
 
 pub mod classic;
 pub mod consumer;
+pub mod consumer_records;
 pub mod schema;
+pub mod schema_848;
 pub mod store;
 
 use std::collections::{BTreeMap, HashMap};
@@ -281,6 +283,14 @@ impl GroupCoordinator {
             .collect()
     }
 
+    pub(crate) fn insert_consumer_group(&self, group: ConsumerGroup) {
+        let mut groups = self
+            .consumer_groups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        groups.insert(group.group_id.clone(), Arc::new(Mutex::new(group)));
+    }
+
     pub(crate) fn insert_group(&self, group: ClassicGroup) {
         let mut groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());
         groups.insert(group.group_id.clone(), Arc::new(Mutex::new(group)));
@@ -338,7 +348,10 @@ impl GroupCoordinator {
             }
         }
         for group in self.all_consumer_groups() {
-            group.lock().unwrap_or_else(|p| p.into_inner()).tick(now);
+            let mut g = group.lock().unwrap_or_else(|p| p.into_inner());
+            if g.tick(now) {
+                store::persist_consumer_group(broker, &mut g);
+            }
         }
         self.expire_offsets(broker);
     }

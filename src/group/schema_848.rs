@@ -537,3 +537,366 @@ fn write_topics(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ConsumerGroupValue as V;
+
+    /// Bytes from whitespace-separated tokens: hex digits, or `'text` for
+    /// the UTF-8 bytes of `text`. Keeps hand-assembled records readable.
+    fn wire(s: &str) -> Vec<u8> {
+        let hex = |t: &str| -> Vec<u8> {
+            let byte = |i| u8::from_str_radix(&t[i..i + 2], 16).unwrap();
+            (0..t.len()).step_by(2).map(byte).collect()
+        };
+        let token = |t: &str| t.strip_prefix('\'').map_or_else(|| hex(t), |s| s.into());
+        s.split_whitespace().flat_map(token).collect()
+    }
+
+    const T1: Uuid = Uuid::from_u128(0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10);
+    const T2: Uuid = Uuid::from_u128(0xffee_ddcc_bbaa_9988_7766_5544_3322_1100);
+    const T1_HEX: &str = "0102030405060708090a0b0c0d0e0f10";
+    const T2_HEX: &str = "ffeeddccbbaa99887766554433221100";
+
+    fn tp(topic_id: Uuid, partitions: Vec<i32>, epochs: Option<Vec<i32>>) -> TopicPartitions {
+        let assignment_epochs = epochs;
+        TopicPartitions {
+            topic_id,
+            partitions,
+            assignment_epochs,
+        }
+    }
+
+    /// The key (group "g", member "m" if it has one) for `value`'s type.
+    fn key_for(value: &ConsumerGroupValue) -> ConsumerGroupKey {
+        let ty = value.record_type().to_be_bytes().to_vec();
+        decode_consumer_key(&[ty, wire("0001 'g 0001 'm")].concat())
+            .unwrap()
+            .unwrap()
+    }
+
+    fn decode(key: &ConsumerGroupKey, buf: &[u8]) -> Result<ConsumerGroupValue> {
+        decode_value(key, buf).map(|v| v.expect("not type 4"))
+    }
+
+    /// Values and their bytes, assembled by hand in the schemas' field
+    /// order; between them every field and tag is set. Decoding the bytes
+    /// gives the value and encoding the value gives the bytes, so each is
+    /// also a round trip.
+    fn cases() -> Vec<(ConsumerGroupValue, String)> {
+        let member = MemberMetadataValue {
+            instance_id: None,
+            rack_id: Some("r".into()),
+            client_id: "c".into(),
+            client_host: "/h".into(),
+            subscribed_topic_names: vec!["t".into()],
+            subscribed_topic_regex: None,
+            rebalance_timeout_ms: 1000,
+            server_assignor: Some("uniform".into()),
+            classic_member_metadata: None,
+        };
+        let protocol = ClassicProtocol {
+            name: "range".into(),
+            metadata: vec![9, 8],
+        };
+        let full_member = MemberMetadataValue {
+            instance_id: Some("i".into()),
+            subscribed_topic_regex: Some("t.*".into()),
+            classic_member_metadata: Some(ClassicMemberMetadata {
+                session_timeout_ms: 10,
+                supported_protocols: vec![protocol],
+            }),
+            ..member.clone()
+        };
+        let current = CurrentMemberAssignmentValue {
+            member_epoch: 4,
+            previous_member_epoch: 3,
+            state: member_state::UNRELEASED_PARTITIONS,
+            assigned_partitions: vec![tp(T2, vec![7], Some(vec![2]))],
+            partitions_pending_revocation: vec![tp(T1, vec![], None)],
+        };
+        let meta = |epoch, metadata_hash, creation_time_ms| {
+            V::Metadata(ConsumerGroupMetadataValue {
+                epoch,
+                metadata_hash,
+                creation_time_ms,
+            })
+        };
+        let target = |assignment_epoch, assignment_timestamp_ms| {
+            let v = TargetAssignmentMetadataValue {
+                assignment_epoch,
+                assignment_timestamp_ms,
+            };
+            V::TargetAssignmentMetadata(v)
+        };
+        let target_member = TargetAssignmentMemberValue {
+            topic_partitions: vec![tp(T1, vec![1, 2], None)],
+        };
+        // Instance id, rack, client id, host, [topic], regex, rebalance
+        // timeout, assignor.
+        let member_body = "02 'r 02 'c 03 '/h 02 02 't";
+        let default_member = V::MemberMetadata(Default::default());
+        let default_current = V::CurrentMemberAssignment(Default::default());
+        vec![
+            // Every type's `Default`.
+            (meta(0, 0, None), "0000 00000000 00".into()),
+            (
+                default_member,
+                "0000 00 00 01 01 01 00 00000000 00 00".into(),
+            ),
+            (target(0, 0), "0000 00000000 00".into()),
+            (
+                V::TargetAssignmentMember(Default::default()),
+                "0000 01 00".into(),
+            ),
+            (default_current, "0000 00000000 00000000 00 01 01 00".into()),
+            // Default tags are not written: the record Kafka 4.0 writes.
+            (meta(5, 0, None), "0000 00000005 00".into()),
+            // Tag 0 MetadataHash, tag 1 CreationTimeMs: 8 bytes each.
+            (
+                meta(5, 0x102, Some(7)),
+                "0000 00000005 02 00 08 0000000000000102 01 08 0000000000000007".into(),
+            ),
+            (
+                V::MemberMetadata(member),
+                format!("0000 00 {member_body} 00 000003e8 08 'uniform 00"),
+            ),
+            // Tag 0, 17 bytes: not-null marker, session timeout,
+            // [name, metadata, tags], tags.
+            (
+                V::MemberMetadata(full_member),
+                format!(
+                    "0000 02 'i {member_body} 04 't.* 000003e8 08 'uniform \
+                     01 00 11 01 0000000a 02 06 'range 03 0908 00 00"
+                ),
+            ),
+            (target(3, 0), "0000 00000003 00".into()),
+            (
+                target(3, 2),
+                "0000 00000003 01 00 08 0000000000000002".into(),
+            ),
+            // [topic id, [partitions], tags], tags.
+            (
+                V::TargetAssignmentMember(target_member),
+                format!("0000 02 {T1_HEX} 03 00000001 00000002 00 00"),
+            ),
+            // Epochs, state, [T2, [7], tag 0 of 5 bytes: AssignmentEpochs
+            // [2]], [T1, [], no tags], no tags.
+            (
+                V::CurrentMemberAssignment(current),
+                format!(
+                    "0000 00000004 00000003 02 02 {T2_HEX} 02 00000007 01 00 05 02 00000002 \
+                     02 {T1_HEX} 01 00 00"
+                ),
+            ),
+        ]
+    }
+
+    #[test]
+    fn hand_assembled_values_match_both_ways_and_round_trip() {
+        for (value, bytes) in cases() {
+            let bytes = wire(&bytes);
+            assert_eq!(decode(&key_for(&value), &bytes).unwrap(), value);
+            assert_eq!(encode_value(&value).unwrap(), bytes, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn keys_exact_bytes_and_round_trip() {
+        use ConsumerGroupKey::*;
+        let (g, m) = (|| "grp".to_string(), || "mem-ü".to_string());
+        let keys = [
+            Metadata { group: g() },
+            PartitionMetadata { group: g() },
+            MemberMetadata {
+                group: g(),
+                member_id: m(),
+            },
+            TargetAssignmentMetadata { group: g() },
+            TargetAssignmentMember {
+                group: g(),
+                member_id: m(),
+            },
+            CurrentMemberAssignment {
+                group: g(),
+                member_id: m(),
+            },
+        ];
+        for (ty, key) in (3..=8).zip(keys) {
+            let member = if [5, 7, 8].contains(&ty) {
+                " 0006 'mem-ü"
+            } else {
+                ""
+            };
+            let bytes = wire(&format!("{ty:04x} 0003 'grp{member}"));
+            assert_eq!(encode_consumer_key(&key).unwrap(), bytes);
+            assert_eq!(decode_consumer_key(&bytes).unwrap(), Some(key));
+        }
+    }
+
+    #[test]
+    fn other_record_types_are_not_consumer_keys() {
+        for ty in ["ffff", "0000", "0001", "0002", "0009", "0010", "7fff"] {
+            assert_eq!(decode_consumer_key(&wire(ty)).unwrap(), None);
+            let key = wire(&format!("{ty} 0001 'g"));
+            assert_eq!(decode_consumer_key(&key).unwrap(), None);
+        }
+        assert!(decode_consumer_key(&[0]).is_err());
+        // A null group id, and a per-member key without its member id.
+        assert!(decode_consumer_key(&wire("0003 ffff")).is_err());
+        assert!(decode_consumer_key(&wire("0005 0001 'g")).is_err());
+        let long = ConsumerGroupKey::Metadata {
+            group: "x".repeat(0x8000),
+        };
+        let err = encode_consumer_key(&long);
+        assert!(matches!(err, Err(SchemaError::StringTooLong { .. })));
+    }
+
+    #[test]
+    fn unknown_tagged_fields_are_skipped() {
+        let meta = ConsumerGroupMetadataValue {
+            epoch: 1,
+            metadata_hash: 5,
+            creation_time_ms: Some(6),
+        };
+        let target_member = TargetAssignmentMemberValue {
+            topic_partitions: vec![tp(T1, vec![1], None)],
+        };
+        let current = CurrentMemberAssignmentValue {
+            assigned_partitions: vec![tp(T1, vec![1], None)],
+            ..Default::default()
+        };
+        let classic = ClassicMemberMetadata {
+            session_timeout_ms: 10,
+            supported_protocols: vec![ClassicProtocol::default()],
+        };
+        let member = MemberMetadataValue {
+            classic_member_metadata: Some(classic),
+            ..Default::default()
+        };
+        let empty_member = "0000 00 00 01 01 01 00 00000000 00";
+        let cases = [
+            // Unknown tag 9 between the known ones.
+            (
+                V::Metadata(meta),
+                "0000 00000001 03 00 08 0000000000000005 09 02 aabb 01 08 0000000000000006".into(),
+            ),
+            // The type-7 struct defines no tag 0, the value no tag 4.
+            (
+                V::TargetAssignmentMember(target_member),
+                format!("0000 02 {T1_HEX} 02 00000001 01 00 02 0100 01 04 01 7f"),
+            ),
+            // Type 8: AssignmentEpochs explicitly null, then unknown tag 3.
+            (
+                V::CurrentMemberAssignment(current),
+                format!(
+                    "0000 00000000 00000000 00 02 {T1_HEX} 02 00000001 02 00 01 00 03 00 01 00"
+                ),
+            ),
+            // Unknown tags in both structs of ClassicMemberMetadata.
+            (
+                V::MemberMetadata(member),
+                format!("{empty_member} 01 00 0f 01 0000000a 02 01 01 01 05 00 01 06 01 00"),
+            ),
+            // ClassicMemberMetadata present but marked null.
+            (
+                V::MemberMetadata(Default::default()),
+                format!("{empty_member} 01 00 01 00"),
+            ),
+        ];
+        for (value, bytes) in cases {
+            assert_eq!(decode(&key_for(&value), &wire(&bytes)).unwrap(), value);
+        }
+    }
+
+    #[test]
+    fn type_4_values_are_ignored_and_versions_checked() {
+        let key = ConsumerGroupKey::PartitionMetadata { group: "g".into() };
+        assert_eq!(decode_value(&key, &[0xde, 0xad]).unwrap(), None);
+        let key = ConsumerGroupKey::Metadata { group: "g".into() };
+        for version in [-1i16, 1, 2] {
+            let bytes = [version.to_be_bytes().to_vec(), wire("00000001 00")].concat();
+            let schema = "ConsumerGroupMetadataValue";
+            let want = SchemaError::UnsupportedVersion { schema, version };
+            assert_eq!(decode_value(&key, &bytes), Err(want));
+        }
+        // Bytes after the last field are ignored, as Kafka does.
+        let (v, bytes) = cases().pop().unwrap();
+        let bytes = [wire(&bytes), vec![1, 2, 3]].concat();
+        assert_eq!(decode(&key_for(&v), &bytes).unwrap(), v);
+    }
+
+    #[test]
+    fn huge_lengths_fail_without_allocating() {
+        let member = key_for(&V::MemberMetadata(Default::default()));
+        let current = key_for(&V::CurrentMemberAssignment(Default::default()));
+        let group = key_for(&V::Metadata(Default::default()));
+        let huge = "ffffffff0f"; // varint 2^32 - 1
+        let cases = [
+            (&member, format!("0000 00 00 01 01 {huge}")),
+            (&current, format!("0000 00000001 00000000 00 {huge}")),
+            (
+                &current,
+                format!("0000 00000001 00000000 00 02 {T1_HEX} {huge}"),
+            ),
+            (
+                &current,
+                format!("0000 00000001 00000000 00 02 {T1_HEX} 01 01 00 05 {huge}"),
+            ),
+            (&group, format!("0000 00000001 {huge}")),
+        ];
+        for (key, bytes) in cases {
+            let err = decode(key, &wire(&bytes));
+            assert!(
+                matches!(err, Err(SchemaError::Truncated { .. })),
+                "{bytes}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_truncation_fails_cleanly() {
+        for (v, _) in cases() {
+            let full = encode_value(&v).unwrap();
+            for len in 0..full.len() {
+                assert!(
+                    decode(&key_for(&v), &full[..len]).is_err(),
+                    "{v:?} at {len}"
+                );
+            }
+            let key = encode_consumer_key(&key_for(&v)).unwrap();
+            for len in 0..key.len() {
+                assert!(decode_consumer_key(&key[..len]).is_err());
+            }
+        }
+    }
+
+    #[test]
+    fn random_and_mutated_input_never_panics() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let encoded: Vec<_> = cases().iter().map(|(v, b)| (key_for(v), wire(b))).collect();
+        for round in 0..40_000 {
+            let (key, base) = &encoded[round % encoded.len()];
+            let mut buf = base.clone();
+            if round % 2 == 0 {
+                for _ in 0..1 + next() % 3 {
+                    let i = next() as usize % buf.len();
+                    buf[i] = next() as u8;
+                }
+            } else {
+                buf.truncate(2);
+                buf.extend((0..next() % 48).map(|_| next() as u8));
+            }
+            let _ = decode_value(key, &buf);
+            let _ = decode_consumer_key(&buf);
+            let _ = decode_consumer_key(&[&[0, 3 + (round % 6) as u8][..], &buf].concat());
+        }
+    }
+}

@@ -9,6 +9,9 @@ use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 
 use super::classic::ClassicGroup;
+use super::consumer::{ConsumerGroup, TopicsView};
+use super::consumer_records::{self, Loaded};
+use super::schema_848;
 use super::schema::{
     self, GroupMetadataValue, MemberMetadata, OffsetCommitValue, OffsetsRecordKey,
 };
@@ -99,6 +102,31 @@ pub fn write_offsets(
     append(broker, group_id, records)
 }
 
+/// Appends whatever changed in a KIP-848 group since its last write (see
+/// `consumer_records`). On failure the group keeps its old written set, so the next
+/// heartbeat or timer run retries the difference.
+pub fn persist_consumer_group(broker: &Broker, group: &mut ConsumerGroup) {
+    let (changes, written) = group.pending_records();
+    if changes.is_empty() {
+        return;
+    }
+    match append(broker, &group.group_id, changes) {
+        Ok(()) => group.mark_written(written),
+        Err(code) => {
+            tracing::warn!(group = %group.group_id, code, "cannot persist consumer group state")
+        }
+    }
+}
+
+/// Appends a group's tombstones (it is being deleted).
+pub fn delete_consumer_group(broker: &Broker, group: &ConsumerGroup) -> Result<(), i16> {
+    let tombstones = group.tombstones();
+    if tombstones.is_empty() {
+        return Ok(());
+    }
+    append(broker, &group.group_id, tombstones)
+}
+
 /// The group-metadata record for a group's current state.
 pub fn group_record(group: &ClassicGroup) -> (String, Option<GroupMetadataValue>) {
     let protocol = group.protocol_name.clone().unwrap_or_default();
@@ -170,6 +198,7 @@ pub fn replay(broker: &Broker) -> Result<ReplayStats, ReplayError> {
     let mut stats = ReplayStats::default();
     let mut groups: std::collections::HashMap<String, Option<GroupMetadataValue>> =
         Default::default();
+    let mut consumer: std::collections::HashMap<String, Loaded> = Default::default();
     for p in &topic.partitions {
         let Some(partition) = broker.replicas.partition(OFFSETS_TOPIC, p.partition_index) else {
             continue;
@@ -212,7 +241,7 @@ pub fn replay(broker: &Broker) -> Result<ReplayStats, ReplayError> {
                             continue;
                         }
                         stats.records += 1;
-                        apply_record(broker, rec.key, rec.value, &mut groups);
+                        apply_record(broker, rec.key, rec.value, &mut groups, &mut consumer);
                     }
                 }
             }
@@ -234,6 +263,27 @@ pub fn replay(broker: &Broker) -> Result<ReplayStats, ReplayError> {
             ));
         }
     }
+    let view = TopicsView {
+        topics: image
+            .topics
+            .values()
+            .map(|t| (t.name.clone(), (t.topic_id, t.partitions.len() as i32)))
+            .collect(),
+    };
+    let config = &broker.groups.config;
+    for (group_id, loaded) in consumer {
+        if let Some(g) = consumer_records::restore(
+            &group_id,
+            loaded,
+            std::time::Duration::from_millis(config.consumer_session_timeout_ms),
+            config.consumer_heartbeat_interval_ms,
+            &view,
+            now,
+        ) {
+            stats.groups += 1;
+            broker.groups.insert_consumer_group(g);
+        }
+    }
     stats.offsets = broker
         .groups
         .offsets
@@ -248,8 +298,33 @@ fn apply_record(
     key: Option<&[u8]>,
     value: Option<&[u8]>,
     groups: &mut std::collections::HashMap<String, Option<GroupMetadataValue>>,
+    consumer: &mut std::collections::HashMap<String, Loaded>,
 ) {
     let Some(key) = key else { return };
+    match schema_848::decode_consumer_key(key) {
+        Ok(None) => {}
+        Ok(Some(k)) => {
+            let group = k.group().to_string();
+            let decoded = match value {
+                None => None,
+                Some(raw) => match schema_848::decode_value(&k, raw) {
+                    Ok(Some(v)) => Some((v, raw)),
+                    // Type 4 (deprecated partition metadata): nothing to keep.
+                    Ok(None) => return,
+                    Err(e) => {
+                        tracing::warn!(error = %e, %group, "skipping unreadable consumer group record");
+                        return;
+                    }
+                },
+            };
+            consumer.entry(group).or_default().apply(k, key, decoded);
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "skipping unreadable {OFFSETS_TOPIC} consumer group key");
+            return;
+        }
+    }
     match schema::decode_key(key) {
         Ok(OffsetsRecordKey::OffsetCommit {
             group,

@@ -135,5 +135,7 @@ async fn heartbeat(
         return fail(ResponseError::UnknownMemberId.code(), "unknown member");
     };
     let mut g = group.lock().unwrap_or_else(|p| p.into_inner());
-    g.heartbeat(req, &view, Instant::now())
+    let result = g.heartbeat(req, &view, Instant::now());
+    crate::group::store::persist_consumer_group(ctx.broker, &mut g);
+    result
 }

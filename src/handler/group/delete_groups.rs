@@ -31,9 +31,21 @@ pub async fn handle(ctx: &RequestContext<'_>, request: DeleteGroupsRequest) -> O
 fn delete(ctx: &RequestContext<'_>, id: &str) -> i16 {
     let groups = &ctx.broker.groups;
     let group = groups.group(id, false);
+    let consumer = groups.consumer_group(id, false);
     let offsets = groups.committed(id);
-    if group.is_none() && offsets.is_empty() {
+    if group.is_none() && consumer.is_none() && offsets.is_empty() {
         return ResponseError::GroupIdNotFound.code();
+    }
+    if let Some(c) = &consumer {
+        let c = c.lock().unwrap_or_else(|p| p.into_inner());
+        if !c.is_empty() {
+            return ResponseError::NonEmptyGroup.code();
+        }
+        if let Err(code) = store::delete_consumer_group(ctx.broker, &c) {
+            return code;
+        }
+        drop(c);
+        groups.remove_consumer_group(id);
     }
     if let Some(g) = &group {
         let mut g = g.lock().unwrap_or_else(|p| p.into_inner());
@@ -49,8 +61,10 @@ fn delete(ctx: &RequestContext<'_>, id: &str) -> i16 {
             return code;
         }
     }
-    if let Err(code) = store::write_group(ctx.broker, id, None) {
-        return code;
+    if group.is_some() || consumer.is_none() {
+        if let Err(code) = store::write_group(ctx.broker, id, None) {
+            return code;
+        }
     }
     for (t, p, _) in tombstones {
         groups.set_offset(id, &t, p, None);

@@ -88,13 +88,12 @@ async fn join(
     };
     let member_id = join.member_id.clone();
     if let Some(consumer) = ctx.broker.groups.consumer_group(group_id, false) {
-        if !consumer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_empty()
-        {
+        let consumer = consumer.lock().unwrap_or_else(|p| p.into_inner());
+        if !consumer.is_empty() {
             return Err(ResponseError::InconsistentGroupProtocol.code());
         }
+        // The id becomes a classic group: the consumer group's records go.
+        crate::group::store::delete_consumer_group(ctx.broker, &consumer)?;
         ctx.broker.groups.remove_consumer_group(group_id);
     }
     let group = ctx
