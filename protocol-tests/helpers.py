@@ -511,11 +511,12 @@ def encode_record(offset_delta, ts_delta, key, value, headers=()):
     return varint(len(body)) + body
 
 
-def build_batch(records, first_ts, base_offset=0):
-    """An uncompressed v2 batch; records = [(key, value, headers)], timestamps first_ts + index."""
+def build_batch(records, first_ts, base_offset=0, producer_id=-1, producer_epoch=-1, base_sequence=-1):
+    """An uncompressed v2 batch; records = [(key, value, headers)], timestamps first_ts + index.
+    Idempotent when producer_id >= 0 (with its epoch and first sequence number)."""
     recs = b"".join(encode_record(n, n, k, v, h) for n, (k, v, h) in enumerate(records))
     after_crc = (i16(0) + i32(len(records) - 1) + i64(first_ts) + i64(first_ts + len(records) - 1)
-                 + i64(-1) + i16(-1) + i32(-1) + i32(len(records)) + recs)
+                 + i64(producer_id) + i16(producer_epoch) + i32(base_sequence) + i32(len(records)) + recs)
     crc = crc32c(after_crc)
     batch_len = 4 + 1 + 4 + len(after_crc)
     return i64(base_offset) + i32(batch_len) + i32(-1) + i8(2) + struct.pack(">I", crc) + after_crc

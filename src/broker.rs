@@ -20,6 +20,8 @@ pub struct Broker {
     pub replicas: ReplicaManager,
     pub fetch_sessions: FetchSessionCache,
     pub groups: GroupCoordinator,
+    /// Producer ids for InitProducerId, from blocks allocated through Raft.
+    pub producer_ids: crate::txn::producer_ids::ProducerIdManager,
     /// Set to true once shutdown starts: long-polling fetches answer at once.
     pub shutting_down: watch::Receiver<bool>,
 }
@@ -84,6 +86,7 @@ impl Broker {
             replicas,
             fetch_sessions,
             groups: GroupCoordinator::new(config_groups),
+            producer_ids: Default::default(),
             shutting_down,
         }))
     }

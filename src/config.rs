@@ -327,6 +327,9 @@ impl BrokerConfig {
                     log.flush_messages = n as u64;
                 }
                 "log.flush.interval.ms" => log.flush_ms = parse_num(key, value)?,
+                "producer.id.expiration.ms" => {
+                    log.producer_id_expiration_ms = i64::try_from(positive(key, value)?).unwrap_or(i64::MAX)
+                }
                 "log.index.interval.bytes" => log.index_interval_bytes = parse_num(key, value)?,
                 "log.message.timestamp.type" => {
                     log.message_timestamp_type = parse_timestamp_type(key, value)?

@@ -5,6 +5,7 @@
 
 use kafka_protocol::error::ResponseError;
 
+use crate::log::producer_state::ProducerError;
 use crate::log::LogError;
 
 /// The Kafka error code for a log failure.
@@ -16,6 +17,10 @@ pub fn log_error_code(err: &LogError) -> i16 {
         LogError::RecordListTooLarge { .. } => ResponseError::RecordListTooLarge,
         LogError::InvalidRecord(_) => ResponseError::InvalidRecord,
         LogError::UnsupportedMagic(_) => ResponseError::UnsupportedForMessageFormat,
+        LogError::Producer(ProducerError::StaleEpoch { .. }) => ResponseError::InvalidProducerEpoch,
+        LogError::Producer(ProducerError::OutOfOrder { .. }) => {
+            ResponseError::OutOfOrderSequenceNumber
+        }
         LogError::CorruptLog { .. } | LogError::Io(_) => ResponseError::KafkaStorageError,
     };
     kind.code()

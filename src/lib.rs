@@ -17,6 +17,7 @@ pub mod record;
 pub mod replica;
 pub mod server;
 pub mod topic_config;
+pub mod txn;
 
 /// Unit tests run under the broker's allocator too, so decoding tests see
 /// the same behaviour as the binary.

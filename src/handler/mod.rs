@@ -13,6 +13,7 @@ pub mod describe_cluster;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod group;
+pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
@@ -86,6 +87,7 @@ pub const SUPPORTED_APIS: &[ApiSpec] = &[
     group::offset_delete::SPEC,
     group::consumer_group_heartbeat::SPEC,
     group::consumer_group_describe::SPEC,
+    init_producer_id::SPEC,
 ];
 
 pub fn spec_for(key: ApiKey) -> Option<&'static ApiSpec> {
@@ -188,6 +190,7 @@ pub async fn handle_frame(
         RequestKind::ListGroups(r) => group::list_groups::handle(&ctx, r).await,
         RequestKind::DeleteGroups(r) => group::delete_groups::handle(&ctx, r).await,
         RequestKind::OffsetDelete(r) => group::offset_delete::handle(&ctx, r).await,
+        RequestKind::InitProducerId(r) => init_producer_id::handle(&ctx, r).await,
         RequestKind::ConsumerGroupHeartbeat(r) => {
             group::consumer_group_heartbeat::handle(&ctx, r).await
         }

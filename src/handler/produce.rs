@@ -1,6 +1,8 @@
 //! Produce (key 0), v3-v13: validate each partition's record batches (CRC32C,
 //! magic 2, size) and append them byte-for-byte; acks 0, 1 and -1 (on one
-//! node the in-sync replica set is this broker, so -1 equals 1).
+//! node the in-sync replica set is this broker, so -1 equals 1). Batches of
+//! idempotent producers are checked against the partition's producer state
+//! (`log::producer_state`): retries get their original offsets.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
@@ -84,7 +86,16 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Outcom
                 partition.with_log(|log| log.append(&records, partition.leader_epoch, now_ms()));
             match result {
                 Ok(info) => {
-                    appended_any = true;
+                    if info.duplicate {
+                        // Rare (a retry after a lost response); worth a line for operators.
+                        tracing::info!(
+                            topic = %partition.topic,
+                            partition = data.index,
+                            base_offset = info.base_offset,
+                            "duplicate batch from an idempotent producer: answered with its original offsets"
+                        );
+                    }
+                    appended_any |= !info.duplicate;
                     out.base_offset = info.base_offset;
                     out.log_append_time_ms = info.log_append_time_ms;
                     out.log_start_offset = info.log_start_offset;

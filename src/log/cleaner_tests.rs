@@ -390,7 +390,7 @@ fn transactional_and_control_batches() {
     let dir = tempfile::tempdir().unwrap();
     let now = wall_clock_ms();
     let mut log = PartitionLog::open(dir.path(), compact_cfg(1 << 20)).unwrap();
-    let txn = |k: &str, v: &str| {
+    let txn = |k: &str, v: &str, seq: i32| {
         build_batch(
             &[BuilderRecord {
                 timestamp: now,
@@ -401,7 +401,7 @@ fn transactional_and_control_batches() {
             BatchParams {
                 producer_id: 9,
                 producer_epoch: 0,
-                base_sequence: 0,
+                base_sequence: seq,
                 is_transactional: true,
                 ..BatchParams::default()
             },
@@ -427,9 +427,9 @@ fn transactional_and_control_batches() {
     .unwrap();
     let plain = |k: &str, v: &str| kv_batch(Compression::None, &[(Some(k), Some(v))], now);
     log.append(&plain("a", "committed-old"), 0, 0).unwrap(); // 0
-    log.append(&txn("a", "aborted"), 0, 0).unwrap(); // 1
+    log.append(&txn("a", "aborted", 0), 0, 0).unwrap(); // 1
     log.append(&marker, 0, 0).unwrap(); // 2
-    log.append(&txn("b", "txn-old"), 0, 0).unwrap(); // 3
+    log.append(&txn("b", "txn-old", 1), 0, 0).unwrap(); // 3
     log.append(&plain("b", "new"), 0, 0).unwrap(); // 4
     log.roll(now).unwrap();
     log.append(&plain("c", "active"), 0, 0).unwrap();

@@ -15,6 +15,7 @@ mod cleaner;
 mod cleaner_tests;
 mod index;
 mod io;
+pub mod producer_state;
 mod read;
 mod recovery;
 mod retention;
@@ -50,6 +51,8 @@ pub const DEFAULT_MAX_MESSAGE_BYTES: u32 = 1_048_588;
 pub const DEFAULT_DELETE_RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
 /// Default dirty ratio (dirty bytes / cleanable bytes) that triggers compaction.
 pub const DEFAULT_MIN_CLEANABLE_DIRTY_RATIO: f64 = 0.5;
+/// Default `producer.id.expiration.ms`: an idle producer's state is kept 1 day.
+pub const DEFAULT_PRODUCER_ID_EXPIRATION_MS: i64 = 24 * 60 * 60 * 1000;
 /// Hard cap on a segment's size in bytes: index entries store positions as u32 and
 /// Kafka's segment.bytes is an i32, so segments never exceed i32::MAX bytes.
 pub const MAX_SEGMENT_BYTES: u64 = i32::MAX as u64;
@@ -86,6 +89,9 @@ pub struct LogConfig {
     pub min_compaction_lag_ms: i64,
     /// Compact regardless of the dirty ratio once a dirty record is older than this.
     pub max_compaction_lag_ms: i64,
+    /// Forget an idempotent producer's state after this many ms without appends
+    /// (broker-wide `producer.id.expiration.ms`).
+    pub producer_id_expiration_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -106,6 +112,7 @@ impl Default for LogConfig {
             min_cleanable_dirty_ratio: DEFAULT_MIN_CLEANABLE_DIRTY_RATIO,
             min_compaction_lag_ms: 0,
             max_compaction_lag_ms: i64::MAX,
+            producer_id_expiration_ms: DEFAULT_PRODUCER_ID_EXPIRATION_MS,
         }
     }
 }
@@ -140,6 +147,9 @@ pub enum LogError {
         position: u64,
         reason: String,
     },
+    /// An idempotent producer's batch out of sequence or from a fenced epoch.
+    #[error("{0}")]
+    Producer(#[from] producer_state::ProducerError),
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -162,6 +172,9 @@ pub struct AppendInfo {
     pub log_append_time_ms: i64,
     pub log_start_offset: i64,
     pub record_count: i64,
+    /// The batch was a producer's retry of one already in the log: nothing was
+    /// appended and the offsets are the original ones.
+    pub duplicate: bool,
 }
 
 /// Exact file ranges holding whole batches, to be sent with sendfile(2).
@@ -192,6 +205,8 @@ pub struct PartitionLog {
     faults: Arc<Faults>,
     /// Compaction progress (first dirty offset, a round in progress) and limits.
     cleaner: cleaner::CleanerState,
+    /// Idempotent producers' epochs and recent sequence ranges.
+    producers: producer_state::ProducerStates,
 }
 
 fn wall_clock_ms() -> i64 {
@@ -207,7 +222,7 @@ impl PartitionLog {
         let loaded = recovery::load(dir, config.index_interval_bytes, &faults)?;
         let log_start_offset = loaded.segments[0].base_offset;
         let cleaner = cleaner::CleanerState::load(dir);
-        Ok(PartitionLog {
+        let mut log = PartitionLog {
             dir: dir.to_path_buf(),
             config,
             segments: loaded.segments,
@@ -217,7 +232,50 @@ impl PartitionLog {
             last_flush_ms: wall_clock_ms(),
             faults,
             cleaner,
-        })
+            producers: Default::default(),
+        };
+        log.load_producer_state()?;
+        Ok(log)
+    }
+
+    /// The newest producer snapshot at or below the log end, then the batch headers
+    /// after it (see `producer_state`). Replayed producers count as active now, so a
+    /// restart never expires them early.
+    fn load_producer_state(&mut self) -> Result<(), LogError> {
+        let end = self.log_end_offset();
+        let (from, mut states) = producer_state::load_snapshot(&self.dir, end)?.unwrap_or_default();
+        let now = wall_clock_ms();
+        let mut replayed = 0u64;
+        for seg in &self.segments {
+            if seg.t.next_offset <= from {
+                continue;
+            }
+            let mut pos = 0;
+            while pos < seg.size() {
+                let h = seg.header_at(pos)?;
+                if h.last_offset() >= from {
+                    states.record(&h, now);
+                    replayed += 1;
+                }
+                pos += h.total_bytes();
+            }
+        }
+        if replayed > 0 || !states.is_empty() {
+            tracing::debug!(dir = %self.dir.display(), snapshot = from, replayed, producers = states.len(), "producer state loaded");
+        }
+        self.producers = states;
+        Ok(())
+    }
+
+    /// Idempotent producer state, for DescribeProducers and tests.
+    pub fn producer_states(&self) -> &producer_state::ProducerStates {
+        &self.producers
+    }
+
+    /// Applies `producer_id_expiration_ms`. Returns how many producers were forgotten.
+    pub fn expire_producers(&mut self, now_ms: i64) -> usize {
+        self.producers
+            .expire(now_ms, self.config.producer_id_expiration_ms)
     }
 
     pub fn log_start_offset(&self) -> i64 {
@@ -308,6 +366,37 @@ impl PartitionLog {
                 max: segment_max,
             });
         }
+        // Idempotence: one check per batch against the state including the batches
+        // before it in this append (Produce sends one batch per partition, but a log
+        // append may carry more).
+        let mut pending = producer_state::ProducerStates::default();
+        for h in &headers {
+            if h.producer_id < 0 {
+                continue;
+            }
+            let checked = match pending.get(h.producer_id) {
+                Some(_) => pending.check(h)?,
+                None => self.producers.check(h)?,
+            };
+            if let producer_state::Checked::Duplicate(original) = checked {
+                return Ok(AppendInfo {
+                    base_offset: original.first_offset,
+                    last_offset: original.last_offset,
+                    log_append_time_ms: -1,
+                    log_start_offset: self.log_start_offset,
+                    record_count: 0,
+                    duplicate: true,
+                });
+            }
+            if headers.len() > 1 {
+                if pending.get(h.producer_id).is_none() {
+                    if let Some(e) = self.producers.get(h.producer_id) {
+                        pending.insert(h.producer_id, e.clone());
+                    }
+                }
+                pending.record(h, now_ms);
+            }
+        }
         if self.should_roll(now_ms, records.len() as u64, offsets_needed) {
             self.roll(now_ms)?;
         }
@@ -336,6 +425,9 @@ impl PartitionLog {
 
         let interval = self.config.index_interval_bytes;
         self.active_mut().append(&buf, &patched, interval, now_ms)?;
+        for h in &patched {
+            self.producers.record(h, now_ms);
+        }
 
         let first = patched[0].base_offset;
         let last = next - 1;
@@ -353,6 +445,7 @@ impl PartitionLog {
             log_append_time_ms: if log_append_time { now_ms } else { -1 },
             log_start_offset: self.log_start_offset,
             record_count,
+            duplicate: false,
         })
     }
 
@@ -375,6 +468,8 @@ impl PartitionLog {
     fn roll(&mut self, now_ms: i64) -> Result<(), LogError> {
         let base = self.log_end_offset();
         self.active_mut().seal_time_index()?;
+        // Restart replays producer state from here instead of from the log start.
+        producer_state::write_snapshot(&self.dir, base, &self.producers)?;
         let seg = Segment::open(&self.dir, base, true, &self.faults)?;
         tracing::debug!(dir = %self.dir.display(), base, now_ms, "rolled new segment");
         self.segments.push(seg);
@@ -468,7 +563,10 @@ impl PartitionLog {
 
     /// Flushes and writes the recovery point so the next open skips recovery.
     pub fn close(mut self) -> Result<(), LogError> {
-        self.flush()
+        self.flush()?;
+        let end = self.log_end_offset();
+        producer_state::write_snapshot(&self.dir, end, &self.producers)?;
+        Ok(())
     }
 
     #[cfg(test)]

@@ -278,11 +278,13 @@ impl ReplicaManager {
         }
     }
 
-    /// The `flush.ms` policy and `segment.ms` rolls of idle partitions.
+    /// The `flush.ms` policy, `segment.ms` rolls of idle partitions and
+    /// `producer.id.expiration.ms`.
     pub fn periodic_flush(&self) {
         let now = now_ms();
         for p in self.all_partitions() {
             let result = p.with_log(|log| {
+                log.expire_producers(now);
                 log.maybe_roll(now)?;
                 log.maybe_flush(now)
             });
