@@ -22,6 +22,8 @@ pub struct Broker {
     pub groups: GroupCoordinator,
     /// Producer ids for InitProducerId, from blocks allocated through Raft.
     pub producer_ids: crate::txn::producer_ids::ProducerIdManager,
+    /// Transactional ids and their transactions (`__transaction_state`).
+    pub txns: crate::txn::coordinator::TransactionCoordinator,
     /// Set to true once shutdown starts: long-polling fetches answer at once.
     pub shutting_down: watch::Receiver<bool>,
 }
@@ -87,6 +89,7 @@ impl Broker {
             fetch_sessions,
             groups: GroupCoordinator::new(config_groups),
             producer_ids: Default::default(),
+            txns: Default::default(),
             shutting_down,
         }))
     }
@@ -109,6 +112,7 @@ impl Broker {
     /// plus reconciling logs with metadata changes made elsewhere.
     pub fn spawn_background(self: &Arc<Self>) {
         GroupCoordinator::start(self);
+        crate::txn::coordinator::TransactionCoordinator::start(self);
         let broker = self.clone();
         let retention_every = Duration::from_millis(broker.config.log_retention_check_interval_ms);
         let flush_every = Duration::from_millis(broker.config.log_flush_scheduler_interval_ms);

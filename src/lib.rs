@@ -11,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod group;
 pub mod handler;
+pub mod internal_topic;
 pub mod log;
 pub mod protocol;
 pub mod record;

@@ -98,7 +98,12 @@ pub struct GroupCoordinator {
     consumer_groups: Mutex<HashMap<String, Arc<Mutex<ConsumerGroup>>>>,
     /// group → (topic, partition) → offset.
     offsets: Mutex<HashMap<String, BTreeMap<(String, i32), CommittedOffset>>>,
+    /// Transactional offset commits waiting for their transaction's end:
+    /// producer id → group → (topic, partition) → offset.
+    pending_txn_offsets: Mutex<HashMap<i64, PendingOffsets>>,
 }
+
+type PendingOffsets = HashMap<String, BTreeMap<(String, i32), CommittedOffset>>;
 
 impl GroupCoordinator {
     pub fn new(config: GroupConfig) -> Self {
@@ -109,6 +114,7 @@ impl GroupCoordinator {
             groups: Mutex::new(HashMap::new()),
             consumer_groups: Mutex::new(HashMap::new()),
             offsets: Mutex::new(HashMap::new()),
+            pending_txn_offsets: Mutex::new(HashMap::new()),
         }
     }
 
@@ -159,6 +165,11 @@ impl GroupCoordinator {
         });
     }
 
+    /// The offsets topic is being replayed.
+    pub fn is_loading(&self) -> bool {
+        self.state.load(Ordering::Acquire) == STATE_LOADING
+    }
+
     /// Makes sure the offsets topic exists and is loaded. Errors are the
     /// Kafka codes clients retry on.
     pub async fn ensure_ready(&self, broker: &Broker) -> Result<(), i16> {
@@ -167,46 +178,14 @@ impl GroupCoordinator {
             STATE_LOADING => return Err(ResponseError::CoordinatorLoadInProgress.code()),
             _ => {}
         }
-        if broker.metadata.image().topics.contains_key(OFFSETS_TOPIC) {
-            return Ok(());
-        }
-        let _serial = self.create_lock.lock().await;
-        if broker.metadata.image().topics.contains_key(OFFSETS_TOPIC) {
-            return Ok(());
-        }
-        let mut configs = BTreeMap::new();
-        configs.insert("cleanup.policy".to_string(), "compact".to_string());
-        configs.insert("compression.type".to_string(), "producer".to_string());
-        configs.insert(
-            "segment.bytes".to_string(),
-            self.config.offsets_topic_segment_bytes.to_string(),
-        );
-        let result = broker
-            .propose(crate::cluster::MetadataCommand::CreateTopic {
-                name: OFFSETS_TOPIC.to_string(),
-                topic_id: uuid::Uuid::new_v4(),
-                partitions: self.config.offsets_topic_num_partitions,
-                replication_factor: 1,
-                configs,
-            })
-            .await;
-        match result {
-            Ok(crate::cluster::CommandResult::Rejected(r)) => {
-                tracing::warn!(rejection = %r, "cannot create {OFFSETS_TOPIC}");
-                Err(ResponseError::CoordinatorNotAvailable.code())
-            }
-            Ok(_) => {
-                tracing::info!(
-                    partitions = self.config.offsets_topic_num_partitions,
-                    "created {OFFSETS_TOPIC}"
-                );
-                Ok(())
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot create {OFFSETS_TOPIC}");
-                Err(ResponseError::CoordinatorNotAvailable.code())
-            }
-        }
+        crate::internal_topic::ensure(
+            broker,
+            OFFSETS_TOPIC,
+            self.config.offsets_topic_num_partitions,
+            self.config.offsets_topic_segment_bytes,
+            &self.create_lock,
+        )
+        .await
     }
 
     /// The group, created (Empty) when absent and `create` is set.
@@ -328,6 +307,76 @@ impl GroupCoordinator {
                         offsets.remove(group_id);
                     }
                 }
+            }
+        }
+    }
+
+    /// Holds a transactional offset commit until its transaction ends.
+    pub(crate) fn add_pending_txn_offset(
+        &self,
+        producer_id: i64,
+        group_id: &str,
+        topic: &str,
+        partition: i32,
+        value: CommittedOffset,
+    ) {
+        let mut pending = self
+            .pending_txn_offsets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        pending
+            .entry(producer_id)
+            .or_default()
+            .entry(group_id.to_string())
+            .or_default()
+            .insert((topic.to_string(), partition), value);
+    }
+
+    /// The producer's transaction ended: its offsets become visible on commit and are
+    /// dropped on abort (the marker in `__consumer_offsets` makes this durable).
+    pub fn complete_txn_offsets(&self, producer_id: i64, commit: bool) {
+        let done = self
+            .pending_txn_offsets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&producer_id);
+        if let (Some(groups), true) = (done, commit) {
+            for (group_id, offsets) in groups {
+                for ((topic, partition), value) in offsets {
+                    self.set_offset(&group_id, &topic, partition, Some(value));
+                }
+            }
+        }
+    }
+
+    /// After replay: transactional commits whose marker was not found yet.
+    pub(crate) fn restore_pending_txn_offsets(
+        &self,
+        pending: HashMap<i64, Vec<(Vec<u8>, Option<Vec<u8>>)>>,
+    ) {
+        for (producer_id, records) in pending {
+            for (key, value) in records {
+                let Ok(schema::OffsetsRecordKey::OffsetCommit { group, topic, partition }) =
+                    schema::decode_key(&key)
+                else {
+                    continue;
+                };
+                let Some(Ok(v)) = value.as_deref().map(schema::decode_offset_commit_value) else {
+                    continue;
+                };
+                self.add_pending_txn_offset(
+                    producer_id,
+                    &group,
+                    &topic,
+                    partition,
+                    CommittedOffset {
+                        offset: v.offset,
+                        leader_epoch: v.leader_epoch,
+                        metadata: v.metadata,
+                        commit_timestamp_ms: v.commit_timestamp,
+                        expire_timestamp_ms: v.expire_timestamp,
+                    },
+                );
             }
         }
     }

@@ -2,11 +2,9 @@
 //! metadata as Kafka's records, appended to the group's partition and
 //! replayed on start.
 
-use std::os::unix::fs::FileExt;
 use std::time::Instant;
 
 use bytes::Bytes;
-use kafka_protocol::error::ResponseError;
 
 use super::classic::ClassicGroup;
 use super::consumer::{ConsumerGroup, TopicsView};
@@ -17,45 +15,17 @@ use super::schema::{
 };
 use super::{CommittedOffset, OFFSETS_TOPIC};
 use crate::broker::Broker;
+use crate::internal_topic;
 use crate::record;
 
-/// Bytes read from the log per step while replaying.
-const REPLAY_READ_BYTES: u64 = 1 << 20;
-
-/// Appends records (key, value; `None` is a tombstone) to the group's
-/// partition as one uncompressed batch, under the partition's flush policy.
+/// Appends records (key, value; `None` is a tombstone) to the group's partition.
 fn append(
     broker: &Broker,
     group_id: &str,
     records: Vec<(Vec<u8>, Option<Vec<u8>>)>,
 ) -> Result<(), i16> {
-    let partition_index = broker.groups.partition_for(group_id);
-    let Some(partition) = broker.replicas.partition(OFFSETS_TOPIC, partition_index) else {
-        return Err(ResponseError::CoordinatorNotAvailable.code());
-    };
-    let now = crate::replica::now_ms();
-    let records: Vec<record::BuilderRecord<'_>> = records
-        .iter()
-        .enumerate()
-        .map(|(i, (key, value))| record::BuilderRecord {
-            offset_delta: i as i32,
-            timestamp: now,
-            key: Some(key),
-            value: value.as_deref(),
-            headers: Default::default(),
-        })
-        .collect();
-    let batch = record::build_batch(&records, record::BatchParams::default()).map_err(|e| {
-        tracing::error!(error = %e, "cannot build an offsets batch");
-        ResponseError::UnknownServerError.code()
-    })?;
-    partition
-        .with_log(|log| log.append(&batch, partition.leader_epoch, now))
-        .map_err(|e| {
-            tracing::warn!(group = group_id, error = %e, "cannot append to {OFFSETS_TOPIC}");
-            crate::error::log_error_code(&e)
-        })?;
-    Ok(())
+    let partition = broker.groups.partition_for(group_id);
+    internal_topic::append(broker, OFFSETS_TOPIC, partition, records, None)
 }
 
 /// Persists one offset commit (or its deletion).
@@ -79,6 +49,17 @@ pub fn write_offsets(
     group_id: &str,
     offsets: &[(String, i32, Option<CommittedOffset>)],
 ) -> Result<(), i16> {
+    write_offsets_as(broker, group_id, offsets, None)
+}
+
+/// [`write_offsets`], as a transactional batch of `producer` (TxnOffsetCommit): the
+/// records count only after the transaction's COMMIT marker.
+pub fn write_offsets_as(
+    broker: &Broker,
+    group_id: &str,
+    offsets: &[(String, i32, Option<CommittedOffset>)],
+    producer: Option<(i64, i16)>,
+) -> Result<(), i16> {
     let records = offsets
         .iter()
         .map(|(topic, partition, value)| {
@@ -99,7 +80,8 @@ pub fn write_offsets(
             (key, value)
         })
         .collect();
-    append(broker, group_id, records)
+    let partition = broker.groups.partition_for(group_id);
+    internal_topic::append(broker, OFFSETS_TOPIC, partition, records, producer)
 }
 
 /// Appends whatever changed in a KIP-848 group since its last write (see
@@ -179,78 +161,57 @@ pub struct ReplayStats {
     pub groups: usize,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ReplayError {
-    #[error("log: {0}")]
-    Log(#[from] crate::log::LogError),
-    #[error("read: {0}")]
-    Io(#[from] std::io::Error),
-}
+pub use crate::internal_topic::ReplayError;
+
+/// Records of a transactional batch wait here until their transaction's marker:
+/// producer id → (key, value) in log order.
+type PendingTxnRecords = std::collections::HashMap<i64, Vec<(Vec<u8>, Option<Vec<u8>>)>>;
 
 /// Rebuilds offsets and groups from every partition of the offsets topic.
-/// Later records win; tombstones delete. Unreadable records are skipped with
-/// a warning rather than failing the whole load.
+/// Later records win; tombstones delete. Transactional offset commits count only
+/// once their COMMIT marker is read. Unreadable records are skipped with a warning
+/// rather than failing the whole load.
 pub fn replay(broker: &Broker) -> Result<ReplayStats, ReplayError> {
     let image = broker.metadata.image();
-    let Some(topic) = image.topics.get(OFFSETS_TOPIC) else {
-        return Ok(ReplayStats::default());
-    };
     let mut stats = ReplayStats::default();
     let mut groups: std::collections::HashMap<String, Option<GroupMetadataValue>> =
         Default::default();
     let mut consumer: std::collections::HashMap<String, Loaded> = Default::default();
-    for p in &topic.partitions {
-        let Some(partition) = broker.replicas.partition(OFFSETS_TOPIC, p.partition_index) else {
-            continue;
-        };
-        let (mut offset, end) = partition.with_log(|l| (l.log_start_offset(), l.log_end_offset()));
-        while offset < end {
-            let slice = partition.with_log(|l| l.read(offset, REPLAY_READ_BYTES, true))?;
-            if slice.ranges.is_empty() {
-                break;
-            }
-            let mut next = offset;
-            for range in &slice.ranges {
-                let mut buf = vec![0u8; range.len as usize];
-                range.file.read_exact_at(&mut buf, range.position)?;
-                let mut rest: &[u8] = &buf;
-                while !rest.is_empty() {
-                    let header = match record::parse_header(rest) {
-                        Ok(h) => h,
-                        Err(_) => break,
-                    };
-                    let total = header.total_bytes() as usize;
-                    if total > rest.len() {
-                        break;
-                    }
-                    let batch = &rest[..total];
-                    rest = &rest[total..];
-                    next = next.max(header.last_offset() + 1);
-                    if header.is_control() {
-                        continue;
-                    }
-                    let (header, body) = match record::batch_records(batch) {
-                        Ok(x) => x,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "skipping unreadable {OFFSETS_TOPIC} batch");
-                            continue;
-                        }
-                    };
-                    for rec in record::RecordIter::new(&header, &body).flatten() {
-                        if rec.offset < offset {
-                            continue;
-                        }
-                        stats.records += 1;
-                        apply_record(broker, rec.key, rec.value, &mut groups, &mut consumer);
-                    }
+    let mut pending: PendingTxnRecords = Default::default();
+    internal_topic::for_each_batch(broker, OFFSETS_TOPIC, |_, header, batch| {
+        if header.is_control() {
+            let records = pending.remove(&header.producer_id).unwrap_or_default();
+            if crate::log::marker_kind(batch) == Some(false) {
+                for (k, v) in &records {
+                    apply_record(broker, Some(k), v.as_deref(), &mut groups, &mut consumer);
                 }
             }
-            if next <= offset {
-                break;
-            }
-            offset = next;
+            return;
         }
-    }
+        let (h, body) = match record::batch_records(batch) {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(error = %e, "skipping unreadable {OFFSETS_TOPIC} batch");
+                return;
+            }
+        };
+        for rec in record::RecordIter::new(&h, &body).flatten() {
+            stats.records += 1;
+            if header.is_transactional() {
+                if let Some(k) = rec.key {
+                    pending
+                        .entry(header.producer_id)
+                        .or_default()
+                        .push((k.to_vec(), rec.value.map(<[u8]>::to_vec)));
+                }
+                continue;
+            }
+            apply_record(broker, rec.key, rec.value, &mut groups, &mut consumer);
+        }
+    })?;
+    // Transactions still open at the end of the log stay pending with the
+    // transaction coordinator, which completes them.
+    broker.groups.restore_pending_txn_offsets(pending);
     let now = Instant::now();
     for (group_id, value) in groups {
         if let Some(v) = value {

@@ -29,6 +29,13 @@ pub async fn handle(ctx: &RequestContext<'_>, request: FindCoordinatorRequest) -
             .await
             .err()
             .filter(|code| *code != ResponseError::CoordinatorLoadInProgress.code())
+    } else if request.key_type == KEY_TYPE_TRANSACTION {
+        ctx.broker
+            .txns
+            .ensure_ready(ctx.broker)
+            .await
+            .err()
+            .filter(|code| *code != ResponseError::CoordinatorLoadInProgress.code())
     } else {
         None
     };

@@ -1,13 +1,13 @@
 //! InitProducerId (key 22), v0-v5: a producer id and epoch for an idempotent
-//! producer.
+//! or transactional producer.
 //!
 //! Without a transactional id Kafka always hands out a fresh producer id at
 //! epoch 0, also when the request (v3+, KIP-360) names the producer's current
 //! id and epoch: a new id resets every partition's sequence state, which is
-//! what the client wants after an unrecoverable sequence error. Transactional
-//! ids are refused until the transaction coordinator exists.
+//! what the client wants after an unrecoverable sequence error. With one, the
+//! transaction coordinator bumps the id's epoch, fencing the previous
+//! incarnation and aborting its open transaction.
 
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{ApiKey, InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
 use super::{ApiSpec, Outcome, RequestContext};
@@ -27,12 +27,20 @@ pub async fn handle(ctx: &RequestContext<'_>, request: InitProducerIdRequest) ->
             Err(code) => response.error_code = code,
         },
         Some(tid) => {
-            tracing::warn!(
-                transactional_id = %tid.as_str(),
-                client = ctx.client_id.unwrap_or_default(),
-                "transactional producers are not supported yet"
-            );
-            response.error_code = ResponseError::InvalidRequest.code();
+            let expected = (request.producer_id.0 >= 0)
+                .then_some((request.producer_id.0, request.producer_epoch));
+            match ctx
+                .broker
+                .txns
+                .init_producer_id(ctx.broker, tid.as_str(), request.transaction_timeout_ms, expected)
+                .await
+            {
+                Ok((id, epoch)) => {
+                    response.producer_id = ProducerId(id);
+                    response.producer_epoch = epoch;
+                }
+                Err(code) => response.error_code = code,
+            }
         }
     }
     ctx.respond(&response)

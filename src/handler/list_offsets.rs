@@ -24,6 +24,7 @@ const EARLIEST_LOCAL_TIMESTAMP: i64 = -4;
 const LATEST_TIERED_TIMESTAMP: i64 = -5;
 
 pub async fn handle(ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> Outcome {
+    let read_committed = request.isolation_level == 1;
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let name = topic.name.0.as_str();
@@ -42,7 +43,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ListOffsetsRequest) -> Ou
                         if let Err(code) = check_leader_epoch(&partition, p.current_leader_epoch) {
                             return out.with_error_code(code);
                         }
-                        let mut out = lookup(&partition, p.timestamp, out);
+                        let mut out = lookup(&partition, p.timestamp, read_committed, out);
                         if ctx.api_version >= FIRST_VERSION_WITH_LEADER_EPOCH {
                             out.leader_epoch = partition.leader_epoch;
                         }
@@ -71,13 +72,18 @@ pub fn check_leader_epoch(partition: &Partition, requested: i32) -> Result<(), i
     }
 }
 
+/// `read_committed`: the latest offset is the last stable offset, as in Kafka.
 fn lookup(
     partition: &Partition,
     timestamp: i64,
+    read_committed: bool,
     mut out: ListOffsetsPartitionResponse,
 ) -> ListOffsetsPartitionResponse {
     let found = partition.with_log(|log| -> Result<Option<(i64, i64)>, crate::log::LogError> {
         Ok(match timestamp {
+            LATEST_TIMESTAMP | LATEST_TIERED_TIMESTAMP if read_committed => {
+                Some((log.last_stable_offset(), -1))
+            }
             LATEST_TIMESTAMP | LATEST_TIERED_TIMESTAMP => Some((log.log_end_offset(), -1)),
             EARLIEST_TIMESTAMP | EARLIEST_LOCAL_TIMESTAMP => Some((log.log_start_offset(), -1)),
             MAX_TIMESTAMP => log.max_timestamp()?.map(|(offset, ts)| (offset, ts)),

@@ -18,6 +18,7 @@ pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
 pub mod topic_names;
+pub mod txn;
 
 use std::sync::Arc;
 
@@ -88,6 +89,10 @@ pub const SUPPORTED_APIS: &[ApiSpec] = &[
     group::consumer_group_heartbeat::SPEC,
     group::consumer_group_describe::SPEC,
     init_producer_id::SPEC,
+    txn::add_partitions_to_txn::SPEC,
+    txn::add_offsets_to_txn::SPEC,
+    txn::end_txn::SPEC,
+    txn::txn_offset_commit::SPEC,
 ];
 
 pub fn spec_for(key: ApiKey) -> Option<&'static ApiSpec> {
@@ -191,6 +196,10 @@ pub async fn handle_frame(
         RequestKind::DeleteGroups(r) => group::delete_groups::handle(&ctx, r).await,
         RequestKind::OffsetDelete(r) => group::offset_delete::handle(&ctx, r).await,
         RequestKind::InitProducerId(r) => init_producer_id::handle(&ctx, r).await,
+        RequestKind::AddPartitionsToTxn(r) => txn::add_partitions_to_txn::handle(&ctx, r).await,
+        RequestKind::AddOffsetsToTxn(r) => txn::add_offsets_to_txn::handle(&ctx, r).await,
+        RequestKind::EndTxn(r) => txn::end_txn::handle(&ctx, r).await,
+        RequestKind::TxnOffsetCommit(r) => txn::txn_offset_commit::handle(&ctx, r).await,
         RequestKind::ConsumerGroupHeartbeat(r) => {
             group::consumer_group_heartbeat::handle(&ctx, r).await
         }

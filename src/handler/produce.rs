@@ -82,6 +82,11 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Outcom
                     continue;
                 }
             }
+            if let Err(code) = verify_transactional(ctx, &partition.topic, data.index, &records) {
+                out.error_code = code;
+                partitions.push(out);
+                continue;
+            }
             let result =
                 partition.with_log(|log| log.append(&records, partition.leader_epoch, now_ms()));
             match result {
@@ -122,6 +127,25 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Outcom
         return Outcome::NoResponse;
     }
     ctx.respond(&ProduceResponse::default().with_responses(responses))
+}
+
+/// A transactional batch must belong to its producer's open transaction, at the
+/// current epoch, with this partition added (KIP-890 verification: a zombie or a
+/// producer that skipped AddPartitionsToTxn cannot leave a transaction hanging).
+fn verify_transactional(
+    ctx: &RequestContext<'_>,
+    topic: &str,
+    partition: i32,
+    records: &[u8],
+) -> Result<(), i16> {
+    match crate::record::parse_header(records) {
+        Ok(h) if h.is_transactional() && !h.is_control() => ctx
+            .broker
+            .txns
+            .verify_produce(h.producer_id, h.producer_epoch, topic, partition),
+        Ok(h) if h.is_control() => Err(ResponseError::InvalidRecord.code()),
+        _ => Ok(()),
+    }
 }
 
 /// Since Produce v3, Kafka requires exactly one record batch per partition

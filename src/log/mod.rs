@@ -22,6 +22,7 @@ mod retention;
 mod segment;
 #[cfg(test)]
 mod tests;
+pub mod txn_index;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -207,6 +208,27 @@ pub struct PartitionLog {
     cleaner: cleaner::CleanerState,
     /// Idempotent producers' epochs and recent sequence ranges.
     producers: producer_state::ProducerStates,
+    /// Aborted transactions of this partition, for read_committed fetches.
+    aborted: txn_index::TxnIndex,
+}
+
+/// The partition's aborted-transaction index: one file for the whole log (entries are
+/// 34 bytes per aborted transaction, so segments do not need their own).
+pub const ABORTED_TXN_FILE: &str = "aborted.txnindex";
+
+/// For a control batch, whether its marker is an ABORT (`Some(true)`) or a COMMIT
+/// (`Some(false)`); `None` if the batch holds no readable marker. The control record
+/// key is `int16 version, int16 type` (0 = ABORT, 1 = COMMIT).
+pub fn marker_kind(batch: &[u8]) -> Option<bool> {
+    let (header, body) = crate::record::batch_records(batch).ok()?;
+    let record = crate::record::RecordIter::new(&header, &body).next()?.ok()?;
+    let key = record.key?;
+    let kind = i16::from_be_bytes([*key.get(2)?, *key.get(3)?]);
+    match kind {
+        0 => Some(true),
+        1 => Some(false),
+        _ => None,
+    }
 }
 
 fn wall_clock_ms() -> i64 {
@@ -233,7 +255,10 @@ impl PartitionLog {
             faults,
             cleaner,
             producers: Default::default(),
+            aborted: txn_index::TxnIndex::open(&dir.join(ABORTED_TXN_FILE))?,
         };
+        let end = log.log_end_offset();
+        log.aborted.truncate_to(end)?;
         log.load_producer_state()?;
         Ok(log)
     }
@@ -254,7 +279,24 @@ impl PartitionLog {
             while pos < seg.size() {
                 let h = seg.header_at(pos)?;
                 if h.last_offset() >= from {
-                    states.record(&h, now);
+                    let marker = if h.is_control() {
+                        marker_kind(&seg.read_batch(pos, &h)?)
+                    } else {
+                        None
+                    };
+                    if let Some(done) = states.record(&h, now, marker) {
+                        // An abort the index lost (written after its last flush).
+                        let known = self.aborted.entries().iter().any(|e| e.last_offset == done.last_offset);
+                        if done.aborted && !known {
+                            let lso = states.first_unstable_offset().unwrap_or(done.last_offset + 1);
+                            self.aborted.append(txn_index::AbortedTxn {
+                                producer_id: done.producer_id,
+                                first_offset: done.first_offset,
+                                last_offset: done.last_offset,
+                                last_stable_offset: lso.min(done.last_offset + 1),
+                            })?;
+                        }
+                    }
                     replayed += 1;
                 }
                 pos += h.total_bytes();
@@ -265,6 +307,55 @@ impl PartitionLog {
         }
         self.producers = states;
         Ok(())
+    }
+
+    /// Appends a transaction marker (a control batch with one COMMIT or ABORT record)
+    /// for the producer, closing its open transaction in this partition.
+    pub fn append_marker(
+        &mut self,
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+        coordinator_epoch: i32,
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        let key = [0u8, 0, 0, u8::from(commit)];
+        let mut value = vec![0u8, 0];
+        value.extend_from_slice(&coordinator_epoch.to_be_bytes());
+        let record = crate::record::BuilderRecord {
+            offset_delta: 0,
+            timestamp: now_ms,
+            key: Some(&key),
+            value: Some(&value),
+            headers: Default::default(),
+        };
+        let batch = crate::record::build_batch(
+            &[record],
+            crate::record::BatchParams {
+                producer_id,
+                producer_epoch,
+                is_transactional: true,
+                is_control: true,
+                ..Default::default()
+            },
+        )
+        .map_err(|e| LogError::InvalidRecord(e.to_string()))?;
+        self.append(&batch, leader_epoch, now_ms)
+    }
+
+    /// The last stable offset: read_committed consumers read below it. It is the first
+    /// offset of the oldest open transaction, or the log end when none is open.
+    pub fn last_stable_offset(&self) -> i64 {
+        let end = self.log_end_offset();
+        self.producers.first_unstable_offset().map_or(end, |o| o.min(end))
+    }
+
+    /// Aborted transactions overlapping `[from, upper)`, for a read_committed fetch.
+    pub fn aborted_transactions(&self, from: i64, upper: i64) -> Vec<txn_index::AbortedTxn> {
+        let mut out = Vec::new();
+        self.aborted.collect_aborted(from, upper, &mut out);
+        out
     }
 
     /// Idempotent producer state, for DescribeProducers and tests.
@@ -394,7 +485,7 @@ impl PartitionLog {
                         pending.insert(h.producer_id, e.clone());
                     }
                 }
-                pending.record(h, now_ms);
+                pending.record(h, now_ms, None);
             }
         }
         if self.should_roll(now_ms, records.len() as u64, offsets_needed) {
@@ -425,8 +516,30 @@ impl PartitionLog {
 
         let interval = self.config.index_interval_bytes;
         self.active_mut().append(&buf, &patched, interval, now_ms)?;
+        let mut pos = 0usize;
         for h in &patched {
-            self.producers.record(h, now_ms);
+            let len = h.total_bytes() as usize;
+            let marker = if h.is_control() {
+                marker_kind(&buf[pos..pos + len])
+            } else {
+                None
+            };
+            pos += len;
+            if let Some(done) = self.producers.record(h, now_ms, marker) {
+                if done.aborted {
+                    let lso = self
+                        .producers
+                        .first_unstable_offset()
+                        .unwrap_or(next)
+                        .min(next);
+                    self.aborted.append(txn_index::AbortedTxn {
+                        producer_id: done.producer_id,
+                        first_offset: done.first_offset,
+                        last_offset: done.last_offset,
+                        last_stable_offset: lso,
+                    })?;
+                }
+            }
         }
 
         let first = patched[0].base_offset;
@@ -500,6 +613,7 @@ impl PartitionLog {
                 seg.sync()?;
             }
         }
+        self.aborted.sync()?;
         io::sync_dir(&self.dir)?;
         let active = self.active();
         let point = RecoveryPoint {

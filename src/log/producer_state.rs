@@ -23,12 +23,21 @@
 //! Snapshots are checked with CRC32C and never trusted beyond the log end, so a missing
 //! or torn one only costs a longer replay: they need no fsync of their own.
 //!
+//! # Transactions
+//! A transactional batch opens the producer's transaction at its first offset unless
+//! one is open; the coordinator's COMMIT or ABORT marker (a control batch) closes it.
+//! The smallest first offset of the open transactions is the partition's first
+//! unstable offset: read_committed consumers never read at or past it (the last
+//! stable offset, LSO). Closing an aborted transaction yields the range the
+//! log records in its aborted-transaction index.
+//!
 //! # Expiry
 //! A producer not heard from for `producer.id.expiration.ms` (measured on the broker's
 //! clock at append, not the client's timestamps) is forgotten; its next batch is taken
-//! as from a new producer.
+//! as from a new producer. A producer with an open transaction is never forgotten: the
+//! transaction coordinator aborts it first (`transaction.timeout.ms`).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -41,11 +50,12 @@ pub const BATCHES_TO_RETAIN: usize = 5;
 /// Snapshot files kept per partition (the newest ones).
 const SNAPSHOTS_TO_KEEP: usize = 2;
 pub(crate) const SNAPSHOT_SUFFIX: &str = ".snapshot";
-const SNAPSHOT_MAGIC: &[u8; 4] = b"GPS1";
+const SNAPSHOT_MAGIC: &[u8; 4] = b"GPS2";
 /// Fixed bytes of a snapshot before its entries: magic, crc32c, offset, entry count.
 const SNAPSHOT_HEADER_BYTES: usize = 4 + 4 + 8 + 4;
-/// Bytes of one entry before its batches: id, epoch, last append, batch count.
-const ENTRY_FIXED_BYTES: usize = 8 + 2 + 8 + 1;
+/// Bytes of one entry before its batches: id, epoch, last append, open transaction's
+/// first offset (-1: none), batch count.
+const ENTRY_FIXED_BYTES: usize = 8 + 2 + 8 + 8 + 1;
 /// Bytes of one remembered batch: first/last sequence, first/last offset, timestamp.
 const BATCH_META_BYTES: usize = 4 + 4 + 8 + 8 + 8;
 
@@ -87,6 +97,18 @@ pub struct ProducerEntry {
     pub batches: VecDeque<BatchMeta>,
     /// Broker wall-clock ms of the producer's last append (drives expiry).
     pub last_append_ms: i64,
+    /// First offset of the producer's open transaction in this partition.
+    pub txn_first_offset: Option<i64>,
+}
+
+/// What a marker did to an open transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompletedTxn {
+    pub producer_id: i64,
+    pub first_offset: i64,
+    /// Offset of the marker.
+    pub last_offset: i64,
+    pub aborted: bool,
 }
 
 impl ProducerEntry {
@@ -116,6 +138,9 @@ fn in_sequence(last: i32, next: i32) -> bool {
 #[derive(Debug, Default)]
 pub struct ProducerStates {
     producers: HashMap<i64, ProducerEntry>,
+    /// (first offset, producer id) of every open transaction: the first one is the
+    /// partition's first unstable offset.
+    open_txns: BTreeSet<(i64, i64)>,
 }
 
 impl ProducerStates {
@@ -132,7 +157,20 @@ impl ProducerStates {
     }
 
     pub(crate) fn insert(&mut self, producer_id: i64, entry: ProducerEntry) {
+        if let Some(first) = entry.txn_first_offset {
+            self.open_txns.insert((first, producer_id));
+        }
         self.producers.insert(producer_id, entry);
+    }
+
+    /// First offset of the oldest open transaction (the LSO bound), if any.
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.open_txns.first().map(|(o, _)| *o)
+    }
+
+    /// Open transactions as (producer id, first offset), oldest first.
+    pub fn open_transactions(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
+        self.open_txns.iter().map(|(o, p)| (*p, *o))
     }
 
     /// Every producer, for DescribeProducers.
@@ -166,6 +204,11 @@ impl ProducerStates {
                 current: entry.epoch,
             });
         }
+        // Batches without a sequence (transactional offset commits the group
+        // coordinator writes for a producer) are fenced by epoch only.
+        if h.base_sequence < 0 {
+            return Ok(Checked::New);
+        }
         let ok = if h.producer_epoch != entry.epoch {
             h.base_sequence == 0
         } else {
@@ -186,10 +229,12 @@ impl ProducerStates {
     }
 
     /// Records an appended batch (its header as stored, with offsets assigned).
-    /// Control batches (transaction markers) carry no sequence and only move the epoch.
-    pub fn record(&mut self, h: &BatchHeader, now_ms: i64) {
+    /// `marker` is the control record's kind for a control batch: `Some(true)` for
+    /// ABORT, `Some(false)` for COMMIT. Markers carry no sequence; they close the
+    /// producer's open transaction, which is returned.
+    pub fn record(&mut self, h: &BatchHeader, now_ms: i64, marker: Option<bool>) -> Option<CompletedTxn> {
         if h.producer_id < 0 {
-            return;
+            return None;
         }
         let entry = self
             .producers
@@ -198,14 +243,29 @@ impl ProducerStates {
                 epoch: h.producer_epoch,
                 batches: VecDeque::new(),
                 last_append_ms: now_ms,
+                txn_first_offset: None,
             });
         if h.producer_epoch > entry.epoch {
             entry.epoch = h.producer_epoch;
             entry.batches.clear();
         }
         entry.last_append_ms = entry.last_append_ms.max(now_ms);
-        if h.is_control() || h.base_sequence < 0 {
-            return;
+        if h.is_control() {
+            let first = entry.txn_first_offset.take()?;
+            self.open_txns.remove(&(first, h.producer_id));
+            return Some(CompletedTxn {
+                producer_id: h.producer_id,
+                first_offset: first,
+                last_offset: h.last_offset(),
+                aborted: marker.unwrap_or(false),
+            });
+        }
+        if h.is_transactional() && entry.txn_first_offset.is_none() {
+            entry.txn_first_offset = Some(h.base_offset);
+            self.open_txns.insert((h.base_offset, h.producer_id));
+        }
+        if h.base_sequence < 0 {
+            return None;
         }
         if entry.batches.len() == BATCHES_TO_RETAIN {
             entry.batches.pop_front();
@@ -217,13 +277,15 @@ impl ProducerStates {
             last_offset: h.last_offset(),
             timestamp: h.max_timestamp,
         });
+        None
     }
 
     /// Forgets producers idle for longer than `expiration_ms`. Returns how many.
     pub fn expire(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
         let before = self.producers.len();
-        self.producers
-            .retain(|_, e| now_ms.saturating_sub(e.last_append_ms) <= expiration_ms);
+        self.producers.retain(|_, e| {
+            e.txn_first_offset.is_some() || now_ms.saturating_sub(e.last_append_ms) <= expiration_ms
+        });
         before - self.producers.len()
     }
 
@@ -237,6 +299,7 @@ impl ProducerStates {
             body.extend_from_slice(&id.to_be_bytes());
             body.extend_from_slice(&e.epoch.to_be_bytes());
             body.extend_from_slice(&e.last_append_ms.to_be_bytes());
+            body.extend_from_slice(&e.txn_first_offset.unwrap_or(-1).to_be_bytes());
             body.push(e.batches.len() as u8);
             for b in &e.batches {
                 body.extend_from_slice(&b.first_seq.to_be_bytes());
@@ -273,11 +336,12 @@ impl ProducerStates {
         if count > r.0.len() / ENTRY_FIXED_BYTES {
             return None;
         }
-        let mut producers = HashMap::with_capacity(count);
+        let mut states = ProducerStates::default();
         for _ in 0..count {
             let id = r.i64()?;
             let epoch = r.i16()?;
             let last_append_ms = r.i64()?;
+            let txn_first_offset = Some(r.i64()?).filter(|o| *o >= 0);
             let n = r.u8()? as usize;
             if n > BATCHES_TO_RETAIN || r.0.len() < n * BATCH_META_BYTES {
                 return None;
@@ -292,17 +356,17 @@ impl ProducerStates {
                     timestamp: r.i64()?,
                 });
             }
-            producers.insert(
+            states.insert(
                 id,
                 ProducerEntry {
                     epoch,
                     batches,
                     last_append_ms,
+                    txn_first_offset,
                 },
             );
         }
-        r.0.is_empty()
-            .then_some((offset, ProducerStates { producers }))
+        r.0.is_empty().then_some((offset, states))
     }
 }
 
@@ -421,11 +485,11 @@ mod tests {
         // Unknown producer: any first sequence.
         let h = header(7, 0, 10, 3, 0);
         assert_eq!(s.check(&h), Ok(Checked::New));
-        s.record(&h, 1);
+        s.record(&h, 1, None);
         // Next in sequence.
         let h2 = header(7, 0, 13, 2, 3);
         assert_eq!(s.check(&h2), Ok(Checked::New));
-        s.record(&h2, 2);
+        s.record(&h2, 2, None);
         // Retry of either remembered batch: duplicate with original offsets.
         match s.check(&header(7, 0, 10, 3, 99)) {
             Ok(Checked::Duplicate(m)) => assert_eq!((m.first_offset, m.last_offset), (0, 2)),
@@ -436,12 +500,12 @@ mod tests {
         assert!(matches!(s.check(&header(7, 0, 12, 2, 5)), Err(ProducerError::OutOfOrder { .. })));
         // Stale epoch.
         let mut s2 = ProducerStates::default();
-        s2.record(&header(7, 3, 0, 1, 0), 1);
+        s2.record(&header(7, 3, 0, 1, 0), 1, None);
         assert!(matches!(s2.check(&header(7, 2, 1, 1, 1)), Err(ProducerError::StaleEpoch { .. })));
         // New epoch must restart at 0.
         assert!(matches!(s2.check(&header(7, 4, 5, 1, 1)), Err(ProducerError::OutOfOrder { .. })));
         assert_eq!(s2.check(&header(7, 4, 0, 1, 1)), Ok(Checked::New));
-        s2.record(&header(7, 4, 0, 1, 1), 2);
+        s2.record(&header(7, 4, 0, 1, 1), 2, None);
         assert_eq!(s2.get(7).unwrap().epoch, 4);
         assert_eq!(s2.get(7).unwrap().batches.len(), 1, "old epoch's batches forgotten");
     }
@@ -453,7 +517,7 @@ mod tests {
         for i in 0..7 {
             let h = header(1, 0, seq, 2, i * 2);
             assert_eq!(s.check(&h), Ok(Checked::New), "batch {i} seq {seq}");
-            s.record(&h, i);
+            s.record(&h, i, None);
             seq = ((i64::from(seq) + 2) % (1 << 31)) as i32;
         }
         assert_eq!(s.get(1).unwrap().batches.len(), BATCHES_TO_RETAIN);
@@ -471,7 +535,7 @@ mod tests {
         let mut s = ProducerStates::default();
         for pid in 0..50 {
             for k in 0..7 {
-                s.record(&header(pid, 1, k * 2, 2, pid * 100 + i64::from(k) * 2), 1000 + pid);
+                s.record(&header(pid, 1, k * 2, 2, pid * 100 + i64::from(k) * 2), 1000 + pid, None);
             }
         }
         write_snapshot(dir.path(), 500, &s).unwrap();

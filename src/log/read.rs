@@ -22,7 +22,20 @@ impl PartitionLog {
         max_bytes: u64,
         min_one_batch: bool,
     ) -> Result<ReadSlice, LogError> {
+        self.read_below(offset, max_bytes, min_one_batch, i64::MAX)
+    }
+
+    /// [`PartitionLog::read`] limited to batches starting below `max_offset` (the last
+    /// stable offset for read_committed fetches; it always falls on a batch boundary).
+    pub fn read_below(
+        &self,
+        offset: i64,
+        max_bytes: u64,
+        min_one_batch: bool,
+        max_offset: i64,
+    ) -> Result<ReadSlice, LogError> {
         let end = self.log_end_offset();
+        let bounded = max_offset < end;
         if offset < self.log_start_offset || offset > end {
             return Err(LogError::OffsetOutOfRange {
                 offset,
@@ -45,7 +58,7 @@ impl PartitionLog {
             let mut run: Option<(u64, u64)> = None; // (start, len) in this segment
             let mut done = false;
             while pos < seg.size() {
-                if found {
+                if found && !bounded {
                     // Jump over whole batches that certainly fit, using the index as a map of
                     // batch boundaries, so large fetches scan only ~one index interval.
                     let budget = max_bytes.saturating_sub(out.total_bytes);
@@ -63,6 +76,10 @@ impl PartitionLog {
                 if !found && h.last_offset() < offset {
                     pos += len;
                     continue;
+                }
+                if h.base_offset >= max_offset {
+                    done = true;
+                    break;
                 }
                 if out.total_bytes + len > max_bytes {
                     done = true;

@@ -6,4 +6,6 @@
 //! broker takes a block and serves ids from it until it runs out; ids of a
 //! block left unused at shutdown are simply skipped.
 
+pub mod coordinator;
 pub mod producer_ids;
+pub mod schema;

@@ -11,8 +11,8 @@ pub mod session;
 use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_response::PartitionData;
-use kafka_protocol::messages::{ApiKey, FetchRequest};
+use kafka_protocol::messages::fetch_response::{AbortedTransaction, PartitionData};
+use kafka_protocol::messages::{ApiKey, FetchRequest, ProducerId};
 use uuid::Uuid;
 
 use self::encode::{encode_fetch_response, PartitionOut, TopicOut};
@@ -260,18 +260,39 @@ fn read_all(
                     let min_one = used == 0;
                     let result = partition.with_log(|log| {
                         let hwm = log.log_end_offset();
+                        let lso = log.last_stable_offset();
                         let start = log.log_start_offset();
+                        // read_committed stops at the LSO and lists the aborted
+                        // transactions the client must skip.
+                        let bound = if read_committed { lso } else { i64::MAX };
                         let read = if limit == 0 && !min_one {
                             None
                         } else {
-                            Some(log.read(key.fetch_offset, limit, min_one))
+                            Some(log.read_below(key.fetch_offset, limit, min_one, bound))
                         };
-                        (hwm, start, read)
+                        let aborted = if read_committed && key.fetch_offset < lso {
+                            log.aborted_transactions(key.fetch_offset, lso)
+                        } else {
+                            Vec::new()
+                        };
+                        (hwm, lso, start, read, aborted)
                     });
-                    let (hwm, start, read) = result;
+                    let (hwm, lso, start, read, aborted) = result;
                     data.high_watermark = hwm;
-                    data.last_stable_offset = hwm;
+                    data.last_stable_offset = lso;
                     data.log_start_offset = start;
+                    if read_committed {
+                        data.aborted_transactions = Some(
+                            aborted
+                                .into_iter()
+                                .map(|a| {
+                                    AbortedTransaction::default()
+                                        .with_producer_id(ProducerId(a.producer_id))
+                                        .with_first_offset(a.first_offset)
+                                })
+                                .collect(),
+                        );
+                    }
                     match read {
                         None => {
                             // Budget spent: still report offsets, but an

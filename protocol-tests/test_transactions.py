@@ -1,0 +1,213 @@
+"""Transactions with confluent-kafka (librdkafka): the transaction coordinator
+(`__transaction_state`), AddPartitionsToTxn, AddOffsetsToTxn, EndTxn,
+TxnOffsetCommit, COMMIT/ABORT markers, the last stable offset, and Fetch with
+read_committed (aborted transactions skipped, control records never delivered)."""
+
+import time
+import uuid
+
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
+
+import helpers
+from clients import create_topic
+from helpers import summary
+
+
+def txn_producer(bootstrap, tid, **extra):
+    conf = {"bootstrap.servers": bootstrap, "transactional.id": tid, "linger.ms": 5,
+            "transaction.timeout.ms": 60000}
+    conf.update(extra)
+    p = Producer(conf)
+    p.init_transactions(30)
+    return p
+
+
+def read_values(bootstrap, topic, partitions, isolation, expect, timeout=30):
+    """Every value in the topic from the beginning, per partition in order."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "txn-reader-" + uuid.uuid4().hex[:6],
+                  "isolation.level": isolation, "enable.auto.commit": False, "enable.partition.eof": False})
+    c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
+    out = []
+    deadline = time.time() + timeout
+    try:
+        while len(out) < expect and time.time() < deadline:
+            for m in c.consume(1000, 0.3):
+                assert m.error() is None, m.error()
+                out.append((m.partition(), m.value()))
+        for m in c.consume(1000, 1.0):  # anything more would be wrong
+            if m.error() is None:
+                out.append((m.partition(), m.value()))
+    finally:
+        c.close()
+    return out
+
+
+def test_commit_and_abort_across_partitions(broker_factory):
+    b = broker_factory(name="txn-basic")
+    topic = helpers.unique_topic("txn")
+    create_topic(b.bootstrap, topic, 3)
+    p = txn_producer(b.bootstrap, "txn-basic-" + uuid.uuid4().hex[:6])
+    sent = {}
+    for name, commit in (("t1", True), ("t2", False), ("t3", True)):
+        p.begin_transaction()
+        for i in range(30):
+            p.produce(topic, value=b"%s-%d" % (name.encode(), i), partition=i % 3)
+        p.flush(10)
+        if commit:
+            p.commit_transaction(30)
+        else:
+            p.abort_transaction(30)
+        sent[name] = commit
+    committed = read_values(b.bootstrap, topic, 3, "read_committed", 60)
+    everything = read_values(b.bootstrap, topic, 3, "read_uncommitted", 90)
+    by_txn = lambda vals: {n: sum(1 for _, v in vals if v.startswith(n.encode() + b"-")) for n in sent}
+    summary("transactions/basic: read_committed %r, read_uncommitted %r (3 partitions, t2 aborted)"
+            % (by_txn(committed), by_txn(everything)))
+    assert by_txn(committed) == {"t1": 30, "t2": 0, "t3": 30}
+    assert by_txn(everything) == {"t1": 30, "t2": 30, "t3": 30}
+    assert len(committed) == 60 and len(everything) == 90, "control records must never reach the application"
+    # Per partition, committed values come in produce order.
+    for part in range(3):
+        vals = [v for pp, v in committed if pp == part]
+        assert vals == [b"t1-%d" % i for i in range(30) if i % 3 == part] + \
+            [b"t3-%d" % i for i in range(30) if i % 3 == part], vals
+
+
+def test_second_producer_fences_the_first(broker_factory):
+    b = broker_factory(name="txn-fence")
+    topic = helpers.unique_topic("txn-fence")
+    create_topic(b.bootstrap, topic, 1)
+    tid = "txn-fence-" + uuid.uuid4().hex[:6]
+    a = txn_producer(b.bootstrap, tid)
+    a.begin_transaction()
+    a.produce(topic, value=b"zombie-1", partition=0)
+    a.flush(10)
+    bb = txn_producer(b.bootstrap, tid)  # fences a and aborts its open transaction
+    bb.begin_transaction()
+    bb.produce(topic, value=b"new-1", partition=0)
+    bb.commit_transaction(30)
+    fenced = None
+    try:
+        a.produce(topic, value=b"zombie-2", partition=0)
+        a.flush(10)
+        a.commit_transaction(10)
+    except KafkaException as e:
+        fenced = e.args[0]
+    committed = read_values(b.bootstrap, topic, 1, "read_committed", 1)
+    summary("transactions/fence: old producer got %r; read_committed sees %r" % (fenced, committed))
+    assert fenced is not None and fenced.fatal(), "the fenced producer must fail fatally: %r" % fenced
+    assert [v for _, v in committed] == [b"new-1"]
+
+
+def test_hung_transaction_aborted_after_timeout(broker_factory):
+    b = broker_factory(name="txn-timeout")
+    topic = helpers.unique_topic("txn-hung")
+    create_topic(b.bootstrap, topic, 1)
+    hung = txn_producer(b.bootstrap, "txn-hung-" + uuid.uuid4().hex[:6], **{"transaction.timeout.ms": 3000})
+    hung.begin_transaction()
+    hung.produce(topic, value=b"hung", partition=0)
+    hung.flush(10)
+    t0 = time.time()
+    plain = Producer({"bootstrap.servers": b.bootstrap})
+    plain.produce(topic, value=b"after", partition=0)
+    plain.flush(10)
+    # read_committed cannot pass the hung transaction until the coordinator aborts it.
+    c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "hung-reader", "isolation.level": "read_committed",
+                  "enable.partition.eof": False})
+    c.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+    got, t_seen = [], None
+    deadline = time.time() + 20
+    while not got and time.time() < deadline:
+        for m in c.consume(10, 0.2):
+            if m.error() is None:
+                got.append(m.value())
+                t_seen = time.time() - t0
+    c.close()
+    err = None
+    try:
+        hung.commit_transaction(10)
+    except KafkaException as e:
+        err = e.args[0]
+    summary("transactions/timeout: read_committed saw %r %.1fs after the hung transaction began "
+            "(transaction.timeout.ms=3000); its late commit got %r" % (got, t_seen or -1, err))
+    assert got == [b"after"], got
+    assert t_seen is not None and t_seen >= 2.5, "LSO advanced before the timeout: %.1fs" % t_seen
+    assert err is not None, "committing an aborted transaction must fail"
+
+
+def test_consume_transform_produce_exactly_once_across_kill9(broker_factory):
+    b = broker_factory(overrides={"group.initial.rebalance.delay.ms": 0}, name="txn-eos")
+    src, dst = helpers.unique_topic("eos-in"), helpers.unique_topic("eos-out")
+    create_topic(b.bootstrap, src, 2)
+    create_topic(b.bootstrap, dst, 2)
+    n = 3000
+    plain = Producer({"bootstrap.servers": b.bootstrap, "linger.ms": 5})
+    for i in range(n):
+        plain.produce(src, value=b"%d" % i, partition=i % 2)
+    plain.flush(30)
+    group = "eos-" + uuid.uuid4().hex[:6]
+    tid = "eos-app-" + uuid.uuid4().hex[:6]
+
+    def make_app():
+        cons = Consumer({"bootstrap.servers": b.bootstrap, "group.id": group, "isolation.level": "read_committed",
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                         "enable.partition.eof": False, "session.timeout.ms": 6000,
+                         "heartbeat.interval.ms": 500})
+        cons.subscribe([src])
+        prod = txn_producer(b.bootstrap, tid, **{"transaction.timeout.ms": 10000})
+        return cons, prod
+
+    cons, prod = make_app()
+    done, restarts, killed = 0, 0, False
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            msgs = [m for m in cons.consume(200, 0.5) if m.error() is None]
+            if not msgs:
+                if done >= n:
+                    break
+                continue
+            prod.begin_transaction()
+            for m in msgs:
+                prod.produce(dst, value=b"out-" + m.value(), partition=m.partition())
+            prod.send_offsets_to_transaction(cons.position(cons.assignment()), cons.consumer_group_metadata(), 30)
+            if not killed and done > n // 3:
+                b.kill9()  # mid-transaction: produced, offsets sent, not committed
+                killed = True
+                b.start()
+                # The application restarts with the broker (librdkafka 2.16's
+                # send_offsets_to_transaction can stall after its only broker
+                # was re-bootstrapped); its new incarnation fences the old one,
+                # whose open transaction is aborted.
+                raise KafkaException("application restart after the broker's kill -9")
+            prod.commit_transaction(30)
+            done += len(msgs)
+        except KafkaException as e:
+            # Whatever failed, start over from the committed offsets with a new incarnation.
+            restarts += 1
+            try:
+                cons.close()
+            except Exception:
+                pass
+            cons, prod = make_app()
+            done = committed_count(b.bootstrap, group, src)
+            _ = e
+    cons.close()
+    out = read_values(b.bootstrap, dst, 2, "read_committed", n)
+    values = sorted(int(v.split(b"-")[1]) for _, v in out)
+    dups = len(values) - len(set(values))
+    summary("transactions/eos: %d input records -> %d committed outputs, %d duplicates, broker killed -9 "
+            "mid-transaction, %d app restarts" % (n, len(values), dups, restarts))
+    assert killed
+    assert dups == 0, "%d duplicates in the output" % dups
+    assert set(values) == set(range(n)), "missing %d outputs" % len(set(range(n)) - set(values))
+
+
+def committed_count(bootstrap, group, topic):
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        offs = c.committed([TopicPartition(topic, p) for p in range(2)], timeout=20)
+    finally:
+        c.close()
+    return sum(max(o.offset, 0) for o in offs)

@@ -1,0 +1,117 @@
+//! TxnOffsetCommit (key 28), v0-v4: offsets committed inside a transaction.
+//! They are written to `__consumer_offsets` as a transactional batch of the
+//! producer (so a stale epoch is refused by the partition's producer state) and
+//! held back until the transaction's COMMIT marker; an ABORT drops them. From v3
+//! (KIP-447) a member id and generation fence zombie consumers of a classic group.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::{ApiKey, TxnOffsetCommitRequest, TxnOffsetCommitResponse};
+
+use crate::group::{store, CommittedOffset, OFFSETS_TOPIC};
+use crate::handler::{ApiSpec, Outcome, RequestContext};
+
+pub const SPEC: ApiSpec = ApiSpec::new(ApiKey::TxnOffsetCommit, 0, 4);
+
+pub async fn handle(ctx: &RequestContext<'_>, request: TxnOffsetCommitRequest) -> Outcome {
+    let code = check(ctx, &request).await.err();
+    let group_id = request.group_id.0.as_str().to_string();
+    let mut offsets = Vec::new();
+    let now = crate::replica::now_ms();
+    for t in &request.topics {
+        for p in &t.partitions {
+            let metadata = p.committed_metadata.as_ref().map(|m| m.as_str().to_string()).unwrap_or_default();
+            let code = if metadata.len() > ctx.broker.groups.config.offset_metadata_max_bytes {
+                Some(ResponseError::OffsetMetadataTooLarge.code())
+            } else {
+                None
+            };
+            offsets.push((
+                t.name.0.as_str().to_string(),
+                p.partition_index,
+                CommittedOffset {
+                    offset: p.committed_offset,
+                    leader_epoch: p.committed_leader_epoch,
+                    metadata,
+                    commit_timestamp_ms: now,
+                    expire_timestamp_ms: -1,
+                },
+                code,
+            ));
+        }
+    }
+    let write_code = match code {
+        Some(c) => c,
+        None => {
+            let ok: Vec<(String, i32, Option<CommittedOffset>)> = offsets
+                .iter()
+                .filter(|o| o.3.is_none())
+                .map(|(t, p, c, _)| (t.clone(), *p, Some(c.clone())))
+                .collect();
+            let producer = Some((request.producer_id.0, request.producer_epoch));
+            match store::write_offsets_as(ctx.broker, &group_id, &ok, producer) {
+                Ok(()) => {
+                    for (t, p, c) in ok {
+                        if let Some(c) = c {
+                            ctx.broker.groups.add_pending_txn_offset(request.producer_id.0, &group_id, &t, p, c);
+                        }
+                    }
+                    0
+                }
+                Err(code) => code,
+            }
+        }
+    };
+    tracing::debug!(outcome = ?write_code, "txn_offset_commit");
+    let mut response = TxnOffsetCommitResponse::default();
+    for t in request.topics {
+        let partitions = t
+            .partitions
+            .iter()
+            .map(|p| {
+                let own = offsets
+                    .iter()
+                    .find(|o| o.0 == t.name.0.as_str() && o.1 == p.partition_index)
+                    .and_then(|o| o.3);
+                TxnOffsetCommitResponsePartition::default()
+                    .with_partition_index(p.partition_index)
+                    .with_error_code(own.unwrap_or(write_code))
+            })
+            .collect();
+        response.topics.push(
+            TxnOffsetCommitResponseTopic::default()
+                .with_name(t.name)
+                .with_partitions(partitions),
+        );
+    }
+    ctx.respond(&response)
+}
+
+/// The group must be ready, the producer's transaction must include the group's
+/// offsets partition (AddOffsetsToTxn), and a named member must be current.
+async fn check(ctx: &RequestContext<'_>, request: &TxnOffsetCommitRequest) -> Result<(), i16> {
+    let groups = &ctx.broker.groups;
+    let group_id = request.group_id.0.as_str();
+    crate::group::validate_group_id(group_id)?;
+    groups.ensure_ready(ctx.broker).await?;
+    let partition = groups.partition_for(group_id);
+    ctx.broker.txns.verify_produce(
+        request.producer_id.0,
+        request.producer_epoch,
+        OFFSETS_TOPIC,
+        partition,
+    )?;
+    if !request.member_id.is_empty() && request.generation_id >= 0 {
+        if let Some(g) = groups.group(group_id, false) {
+            let g = g.lock().unwrap_or_else(|p| p.into_inner());
+            g.heartbeat_check(
+                request.member_id.as_str(),
+                request.group_instance_id.as_ref().map(|s| s.as_str()),
+                request.generation_id,
+            )?;
+        }
+    }
+    Ok(())
+}
