@@ -211,3 +211,87 @@ def committed_count(bootstrap, group, topic):
     finally:
         c.close()
     return sum(max(o.offset, 0) for o in offs)
+
+
+def _flex_call(addr, api_key, body):
+    with helpers.connect(addr) as s:
+        r = helpers.roundtrip(s, api_key, 0, body, flexible_header=True)
+    r.tagged_fields()
+    return r
+
+
+def _carr(items, enc):
+    return helpers.uvarint(len(items) + 1) + b"".join(enc(x) for x in items)
+
+
+def test_admin_describe_and_list_transactions_and_producers(broker_factory):
+    """DescribeTransactions, ListTransactions and DescribeProducers (v0, flexible)
+    on an open transaction, then after it commits."""
+    b = broker_factory(name="txn-admin")
+    topic = helpers.unique_topic("txn-admin")
+    create_topic(b.bootstrap, topic, 2)
+    tid = "txn-admin-" + uuid.uuid4().hex[:6]
+    p = txn_producer(b.bootstrap, tid, **{"transaction.timeout.ms": 45000})
+    p.begin_transaction()
+    p.produce(topic, value=b"open", partition=1)
+    p.flush(10)
+    tags = helpers.uvarint(0)
+
+    def list_txns(states=()):
+        r = _flex_call(b.addr, 66, _carr(list(states), helpers.compact_string) + _carr([], helpers.i64) + tags)
+        r.i32()
+        err = r.i16()
+        unknown = r.compact_array(lambda rr: rr.compact_string())
+        rows = r.compact_array(lambda rr: (rr.compact_string(), rr.i64(), rr.compact_string(), rr.tagged_fields()))
+        return err, unknown, {t: (pid, st) for t, pid, st, _ in rows}
+
+    def describe_txn():
+        r = _flex_call(b.addr, 65, _carr([tid], helpers.compact_string) + tags)
+        r.i32()
+
+        def state(rr):
+            out = dict(error=rr.i16(), tid=rr.compact_string(), state=rr.compact_string(), timeout=rr.i32(),
+                       start=rr.i64(), pid=rr.i64(), epoch=rr.i16())
+            out["topics"] = rr.compact_array(lambda t: (t.compact_string(), t.compact_array(lambda x: x.i32()),
+                                                         t.tagged_fields()))
+            rr.tagged_fields()
+            return out
+        return r.compact_array(state)[0]
+
+    open_list = list_txns()
+    ongoing_only = list_txns(["Ongoing", "Bogus"])
+    open_desc = describe_txn()
+    # DescribeProducers: decode by hand (nested compact arrays).
+    body = _carr([topic], lambda t: helpers.compact_string(t) + _carr([0, 1], helpers.i32) + tags) + tags
+    r = _flex_call(b.addr, 61, body)
+    r.i32()
+
+    def producer(rr):
+        v = dict(pid=rr.i64(), epoch=rr.i32(), last_seq=rr.i32(), last_ts=rr.i64(), coord_epoch=rr.i32(),
+                 txn_start=rr.i64())
+        rr.tagged_fields()
+        return v
+
+    def part(rr):
+        v = dict(index=rr.i32(), error=rr.i16(), message=rr.compact_string(), producers=rr.compact_array(producer))
+        rr.tagged_fields()
+        return v
+
+    def top(rr):
+        v = (rr.compact_string(), rr.compact_array(part))
+        rr.tagged_fields()
+        return v
+    producers = {pp["index"]: pp for _, parts in r.compact_array(top) for pp in parts}
+    p.commit_transaction(30)
+    done_desc = describe_txn()
+    summary("transactions/admin: list %r; filter Ongoing+Bogus %r; describe open %r; producers p1 %r; after "
+            "commit %s" % (open_list[2].get(tid), ongoing_only[:2], {k: open_desc[k] for k in ("state", "pid",
+                           "epoch", "timeout", "topics")}, producers[1]["producers"], done_desc["state"]))
+    assert open_list[0] == 0 and open_list[2][tid][1] == "Ongoing"
+    assert ongoing_only[1] == ["Bogus"] and tid in ongoing_only[2]
+    assert open_desc["error"] == 0 and open_desc["state"] == "Ongoing" and open_desc["timeout"] == 45000
+    assert [(t, parts) for t, parts, _ in open_desc["topics"]] == [(topic, [1])]
+    assert producers[0]["producers"] == [] and len(producers[1]["producers"]) == 1
+    prod = producers[1]["producers"][0]
+    assert prod["pid"] == open_desc["pid"] and prod["txn_start"] == 0 and prod["epoch"] == open_desc["epoch"]
+    assert done_desc["state"] == "CompleteCommit" and done_desc["topics"] == []

@@ -93,6 +93,9 @@ pub const SUPPORTED_APIS: &[ApiSpec] = &[
     txn::add_offsets_to_txn::SPEC,
     txn::end_txn::SPEC,
     txn::txn_offset_commit::SPEC,
+    txn::describe_producers::SPEC,
+    txn::describe_transactions::SPEC,
+    txn::list_transactions::SPEC,
 ];
 
 pub fn spec_for(key: ApiKey) -> Option<&'static ApiSpec> {
@@ -200,6 +203,9 @@ pub async fn handle_frame(
         RequestKind::AddOffsetsToTxn(r) => txn::add_offsets_to_txn::handle(&ctx, r).await,
         RequestKind::EndTxn(r) => txn::end_txn::handle(&ctx, r).await,
         RequestKind::TxnOffsetCommit(r) => txn::txn_offset_commit::handle(&ctx, r).await,
+        RequestKind::DescribeProducers(r) => txn::describe_producers::handle(&ctx, r).await,
+        RequestKind::DescribeTransactions(r) => txn::describe_transactions::handle(&ctx, r).await,
+        RequestKind::ListTransactions(r) => txn::list_transactions::handle(&ctx, r).await,
         RequestKind::ConsumerGroupHeartbeat(r) => {
             group::consumer_group_heartbeat::handle(&ctx, r).await
         }

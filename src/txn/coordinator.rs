@@ -423,6 +423,8 @@ impl TransactionCoordinator {
             }
         }
         broker.replicas.notify_append();
+        // As Kafka: a completed transaction holds no partitions.
+        meta.partitions.clear();
         meta.status = if commit {
             TxnStatus::CompleteCommit
         } else {
