@@ -332,6 +332,19 @@ impl GroupCoordinator {
             .insert((topic.to_string(), partition), value);
     }
 
+    /// Partitions of the group with a transactional commit not yet ended.
+    pub fn pending_txn_partitions(&self, group_id: &str) -> std::collections::BTreeSet<(String, i32)> {
+        let pending = self
+            .pending_txn_offsets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        pending
+            .values()
+            .filter_map(|groups| groups.get(group_id))
+            .flat_map(|offsets| offsets.keys().cloned())
+            .collect()
+    }
+
     /// The producer's transaction ended: its offsets become visible on commit and are
     /// dropped on abort (the marker in `__consumer_offsets` makes this durable).
     pub fn complete_txn_offsets(&self, producer_id: i64, commit: bool) {

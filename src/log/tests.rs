@@ -817,3 +817,65 @@ fn producer_state_survives_restart_with_and_without_snapshot() {
     assert_eq!(log.expire_producers(i64::MAX / 2), 1);
     log.append(&idem_batch(7, 2, seq + 100, 1), 0, 5).unwrap();
 }
+
+fn txn_batch(pid: i64, seq: i32, n: i32) -> Vec<u8> {
+    let recs: Vec<crate::record::BuilderRecord<'_>> = (0..n)
+        .map(|i| crate::record::BuilderRecord {
+            offset_delta: i,
+            timestamp: 5_000,
+            value: Some(b"txn"),
+            ..Default::default()
+        })
+        .collect();
+    crate::record::build_batch(
+        &recs,
+        crate::record::BatchParams {
+            producer_id: pid,
+            producer_epoch: 0,
+            base_sequence: seq,
+            is_transactional: true,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn last_stable_offset_and_aborted_index_survive_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), cfg()).unwrap();
+    log.append(&simple_batch(2, 0), 0, 1).unwrap(); // 0-1
+    log.append(&txn_batch(1, 0, 2), 0, 1).unwrap(); // 2-3, producer 1 opens at 2
+    log.append(&txn_batch(2, 0, 1), 0, 1).unwrap(); // 4, producer 2 opens at 4
+    log.append(&simple_batch(1, 0), 0, 1).unwrap(); // 5
+    assert_eq!(log.last_stable_offset(), 2);
+    // read_committed reads only below the LSO.
+    let below = bytes_of(&log.read_below(0, u64::MAX, true, 2).unwrap());
+    assert_eq!(batch_ranges(&below), vec![(0, 1)]);
+    log.append_marker(1, 0, false, 0, 0, 2).unwrap(); // 6: abort producer 1
+    assert_eq!(log.last_stable_offset(), 4, "producer 2 still open");
+    log.append_marker(2, 0, true, 0, 0, 2).unwrap(); // 7: commit producer 2
+    assert_eq!(log.last_stable_offset(), 8);
+    let aborted = log.aborted_transactions(0, 8);
+    assert_eq!(aborted.len(), 1);
+    assert_eq!((aborted[0].producer_id, aborted[0].first_offset, aborted[0].last_offset), (1, 2, 6));
+    assert!(log.aborted_transactions(7, 8).is_empty(), "ends before the fetch offset");
+    // A transaction left open across a crash keeps the LSO where it was.
+    log.append(&txn_batch(3, 0, 1), 0, 3).unwrap(); // 8
+    drop(log);
+    let log = PartitionLog::open(dir.path(), cfg()).unwrap();
+    assert_eq!(log.last_stable_offset(), 8);
+    assert_eq!(log.aborted_transactions(0, 9).len(), 1);
+    // The index file lost (not flushed): rebuilt from the markers on open.
+    drop(log);
+    fs::remove_file(dir.path().join(ABORTED_TXN_FILE)).unwrap();
+    for e in fs::read_dir(dir.path()).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "snapshot") {
+            fs::remove_file(p).unwrap();
+        }
+    }
+    let log = PartitionLog::open(dir.path(), cfg()).unwrap();
+    assert_eq!(log.aborted_transactions(0, 9).len(), 1);
+    assert_eq!(log.last_stable_offset(), 8);
+}

@@ -3,6 +3,7 @@
 //!
 //! v10 (Kafka 4.1, topic IDs) is not advertised yet.
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
@@ -25,15 +26,24 @@ const FIRST_VERSION_WITH_TOP_LEVEL_ERROR: i16 = 2;
 type Row = (String, i32, i64, i32, Option<String>, i16);
 
 /// Offsets of one group: the requested partitions, or every committed one.
+/// `require_stable` (v7+, KIP-447): a partition with a transactional commit still
+/// pending answers UNSTABLE_OFFSET_COMMIT, which clients retry, rather than an
+/// offset the transaction may be about to replace.
 async fn fetch_group(
     ctx: &RequestContext<'_>,
     group_id: &str,
     wanted: Option<Vec<(String, Vec<i32>)>>,
+    require_stable: bool,
 ) -> Result<Vec<(String, Vec<Row>)>, (i16, Vec<(String, Vec<i32>)>)> {
     if let Err(code) = preflight(ctx, group_id).await {
         return Err((code, wanted.unwrap_or_default()));
     }
     let committed = ctx.broker.groups.committed(group_id);
+    let unstable = if require_stable {
+        ctx.broker.groups.pending_txn_partitions(group_id)
+    } else {
+        Default::default()
+    };
     let wanted = match wanted {
         Some(w) => w,
         None => {
@@ -53,6 +63,14 @@ async fn fetch_group(
             let rows = partitions
                 .into_iter()
                 .map(|p| match committed.get(&(topic.clone(), p)) {
+                    _ if unstable.contains(&(topic.clone(), p)) => (
+                        topic.clone(),
+                        p,
+                        -1,
+                        -1,
+                        Some(String::new()),
+                        ResponseError::UnstableOffsetCommit.code(),
+                    ),
                     Some(c) => (
                         topic.clone(),
                         p,
@@ -71,6 +89,7 @@ async fn fetch_group(
 
 pub async fn handle(ctx: &RequestContext<'_>, request: OffsetFetchRequest) -> Outcome {
     let mut response = OffsetFetchResponse::default();
+    let require_stable = request.require_stable;
     if ctx.api_version >= FIRST_MULTI_GROUP_VERSION {
         for group in request.groups {
             let wanted = group.topics.map(|ts| {
@@ -81,7 +100,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: OffsetFetchRequest) -> Ou
             let group_id = group.group_id.0.as_str().to_string();
             let mut out = OffsetFetchResponseGroup::default()
                 .with_group_id(GroupId(StrBytes::from_string(group_id.clone())));
-            match fetch_group(ctx, &group_id, wanted).await {
+            match fetch_group(ctx, &group_id, wanted, require_stable).await {
                 Ok(topics) => {
                     out.topics = topics
                         .into_iter()
@@ -104,7 +123,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: OffsetFetchRequest) -> Ou
             .map(|t| (t.name.0.as_str().to_string(), t.partition_indexes))
             .collect()
     });
-    let (topics, error) = match fetch_group(ctx, &group_id, wanted).await {
+    let (topics, error) = match fetch_group(ctx, &group_id, wanted, require_stable).await {
         Ok(topics) => (topics, 0),
         Err((code, wanted)) => {
             let rows = wanted
