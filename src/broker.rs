@@ -80,6 +80,7 @@ impl Broker {
         replicas.remove_orphans(&image);
         replicas.reconcile(&image)?;
         let config_groups = config.groups.clone();
+        let config_txn = config.txn.clone();
         let fetch_sessions =
             FetchSessionCache::new(config.max_incremental_fetch_session_cache_slots);
         Ok(Arc::new(Broker {
@@ -89,7 +90,7 @@ impl Broker {
             fetch_sessions,
             groups: GroupCoordinator::new(config_groups),
             producer_ids: Default::default(),
-            txns: Default::default(),
+            txns: crate::txn::coordinator::TransactionCoordinator::new(config_txn),
             shutting_down,
         }))
     }

@@ -108,6 +108,8 @@ pub struct BrokerConfig {
     pub log_defaults: LogConfig,
     /// Group coordinator settings (`offsets.topic.num.partitions`, `group.*`, `offsets.retention.*`).
     pub groups: crate::group::GroupConfig,
+    /// Transaction coordinator settings (`transaction.state.log.*`, `transaction.max.timeout.ms`).
+    pub txn: crate::txn::coordinator::TxnConfig,
     /// Keys given in the file or flags that gregor accepted but does not act on.
     pub ignored_keys: Vec<String>,
 }
@@ -341,6 +343,17 @@ impl BrokerConfig {
                         return Err(invalid(key, value, "must be at least 1"));
                     }
                 }
+                "transaction.state.log.num.partitions" => {
+                    cfg.txn.num_partitions = parse_num(key, value)?;
+                    if cfg.txn.num_partitions < 1 {
+                        return Err(invalid(key, value, "must be at least 1"));
+                    }
+                }
+                "transaction.state.log.segment.bytes" => cfg.txn.segment_bytes = positive(key, value)?,
+                "transaction.max.timeout.ms" => {
+                    cfg.txn.max_timeout_ms = i32::try_from(positive(key, value)?)
+                        .map_err(|_| invalid(key, value, "must fit in 32 bits"))?
+                }
                 "offsets.topic.segment.bytes" => {
                     cfg.groups.offsets_topic_segment_bytes = positive(key, value)?
                 }
@@ -488,6 +501,7 @@ impl Default for BrokerConfig {
             log_cleaner_backoff_ms: 15_000,
             log_defaults: LogConfig::default(),
             groups: crate::group::GroupConfig::default(),
+            txn: Default::default(),
             ignored_keys: Vec::new(),
         }
     }
