@@ -295,3 +295,82 @@ def test_admin_describe_and_list_transactions_and_producers(broker_factory):
     prod = producers[1]["producers"][0]
     assert prod["pid"] == open_desc["pid"] and prod["txn_start"] == 0 and prod["epoch"] == open_desc["epoch"]
     assert done_desc["state"] == "CompleteCommit" and done_desc["topics"] == []
+
+
+def _txn_state_records(broker, tid):
+    """Decoded `__transaction_state` records of `tid` from the segment files, decoded
+    with Kafka's TransactionLogKey v0 / TransactionLogValue v0 layouts."""
+    import os
+    from test_groups import offsets_partition_for
+    d = os.path.join(broker.data_dir, "__transaction_state-%d" % offsets_partition_for(tid))
+    out = []
+    for name in sorted(f for f in os.listdir(d) if f.endswith(".log")):
+        with open(os.path.join(d, name), "rb") as f:
+            data = f.read()
+        for batch in helpers.parse_batches(data, allow_partial_tail=True):
+            assert batch.crc_ok
+            for rec in helpers.batch_records(batch):
+                k = helpers.Reader(rec.key)
+                assert k.i16() == 0, "TransactionLogKey version"
+                if k.string() != tid:
+                    continue
+                v = helpers.Reader(rec.value)
+                assert v.i16() == 0, "TransactionLogValue version written without transaction.version"
+                pid, epoch, timeout, status = v.i64(), v.i16(), v.i32(), v.i8()
+                parts = v.array(lambda r: (r.string(), r.array(lambda rr: rr.i32())))
+                last_update, start = v.i64(), v.i64()
+                out.append(dict(pid=pid, epoch=epoch, timeout=timeout, status=status, partitions=parts,
+                                last_update=last_update, start=start))
+    return out
+
+
+def test_transactional_offsets_visible_on_commit_and_state_records(broker_factory):
+    b = broker_factory(overrides={"group.initial.rebalance.delay.ms": 0}, name="txn-offsets")
+    topic = helpers.unique_topic("txn-offs")
+    create_topic(b.bootstrap, topic, 1)
+    group = "txn-offs-" + uuid.uuid4().hex[:6]
+    tid = "txn-offs-" + uuid.uuid4().hex[:6]
+    # read_uncommitted: OffsetFetch without require_stable answers at once.
+    cons = Consumer({"bootstrap.servers": b.bootstrap, "group.id": group, "enable.auto.commit": False,
+                     "isolation.level": "read_uncommitted"})
+    stable = Consumer({"bootstrap.servers": b.bootstrap, "group.id": group, "enable.auto.commit": False,
+                       "isolation.level": "read_committed"})
+    p = txn_producer(b.bootstrap, tid, **{"transaction.timeout.ms": 30000})
+
+    def committed(c=cons, timeout=10):
+        return c.committed([TopicPartition(topic, 0)], timeout=timeout)[0].offset
+
+    try:
+        p.begin_transaction()
+        p.produce(topic, value=b"x", partition=0)
+        p.send_offsets_to_transaction([TopicPartition(topic, 0, 42)], cons.consumer_group_metadata(), 30)
+        during = committed()
+        # read_committed asks require_stable: UNSTABLE_OFFSET_COMMIT, retried until the end.
+        unstable = None
+        try:
+            committed(stable, timeout=3)
+        except KafkaException as e:
+            unstable = e.args[0]
+        p.commit_transaction(30)
+        after_stable = committed(stable)
+        after = committed()
+        p.begin_transaction()
+        p.send_offsets_to_transaction([TopicPartition(topic, 0, 99)], cons.consumer_group_metadata(), 30)
+        p.abort_transaction(30)
+        after_abort = committed()
+    finally:
+        cons.close()
+        stable.close()
+    records = _txn_state_records(b, tid)
+    statuses = [r["status"] for r in records]
+    summary("transactions/offsets: committed offset during the transaction %d, after commit %d, after an "
+            "aborted one %d; __transaction_state statuses %r" % (during, after, after_abort, statuses))
+    assert during < 0, "an open transaction's offset is not visible: %d" % during
+    assert unstable is not None, "require_stable must not return while the commit is pending"
+    assert after == 42 and after_stable == 42 and after_abort == 42
+    # Empty(0) after init, Ongoing(1) (once per partition added), PrepareCommit(2), CompleteCommit(4),
+    # Ongoing, PrepareAbort(3), CompleteAbort(5).
+    collapsed = [st for i, st in enumerate(statuses) if i == 0 or statuses[i - 1] != st]
+    assert collapsed == [0, 1, 2, 4, 1, 3, 5], statuses
+    assert records[1]["partitions"] is not None and records[0]["partitions"] is None
+    assert all(r["timeout"] == 30000 for r in records)
