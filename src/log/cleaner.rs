@@ -30,14 +30,16 @@
 //! empty is dropped.
 //!
 //! # Transactions
-//! The log keeps no transaction state, so the cleaner cannot tell aborted from committed
-//! data. To stay correct it: never enters transactional records into the offset map
-//! (an aborted record must not shadow an older committed value), removes a
-//! transactional record only when a later non-transactional record for its key exists,
-//! never expires transactional tombstones, keeps a transactional batch left empty as an
-//! empty batch (offset range kept) and always keeps control batches (transaction
-//! markers). Kafka removes markers once their transaction's data is gone; keeping them
-//! costs a few bytes and keeps read_committed semantics trivially intact.
+//! A round starts from the partition's transaction state: its last stable offset (LSO)
+//! and its aborted-transaction index. Cleaning never reaches the segment holding the
+//! LSO, so every transactional batch it sees belongs to a finished transaction, which
+//! is *aborted* if the index lists its producer over its offset and *committed*
+//! otherwise. Committed records are treated like any other (they enter the offset map
+//! and are removed once superseded); aborted batches are removed whole, as Kafka does,
+//! since read_committed consumers skip them anyway. Control batches (the markers) are
+//! always kept: they cost a few bytes and keep read_uncommitted and read_committed
+//! consumers' view of transaction boundaries intact, and producer state comes from
+//! snapshots, so nothing else depends on the removed batches.
 //!
 //! # Merging small segments
 //! Compaction leaves many small segments behind. After a round, and whenever the log is
@@ -171,10 +173,49 @@ impl OffsetMap {
     }
 }
 
+/// What a transactional batch turned out to be (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    Plain,
+    Committed,
+    Aborted,
+    Open,
+}
+
+/// The partition's transactions as of the start of a round.
+#[derive(Debug, Default)]
+struct TxnView {
+    lso: i64,
+    /// producer id → (first offset, marker offset) of its aborted transactions.
+    aborted: HashMap<i64, Vec<(i64, i64)>>,
+}
+
+impl TxnView {
+    fn fate(&self, h: &BatchHeader) -> Fate {
+        if !h.is_transactional() || h.is_control() {
+            return Fate::Plain;
+        }
+        if h.base_offset >= self.lso {
+            return Fate::Open;
+        }
+        let aborted = self.aborted.get(&h.producer_id).is_some_and(|ranges| {
+            ranges
+                .iter()
+                .any(|(first, last)| *first <= h.base_offset && h.base_offset <= *last)
+        });
+        if aborted {
+            Fate::Aborted
+        } else {
+            Fate::Committed
+        }
+    }
+}
+
 /// A round between calls.
 #[derive(Debug)]
 struct Round {
     map: OffsetMap,
+    txns: TxnView,
     /// Segments with base < end are rewritten; the checkpoint moves here at the end.
     end: i64,
     /// Segments with base < next_base are done.
@@ -247,12 +288,20 @@ struct Removed {
 fn filter_batch(
     batch: &[u8],
     map: &OffsetMap,
+    txns: &TxnView,
     expire_tombstones: bool,
     removed: &mut Removed,
 ) -> Result<Outcome, RecordError> {
     let h = parse_header(batch)?;
-    if h.is_control() {
-        return Ok(Outcome::Unchanged);
+    let fate = txns.fate(&h);
+    match fate {
+        _ if h.is_control() => return Ok(Outcome::Unchanged),
+        Fate::Open => return Ok(Outcome::Unchanged),
+        Fate::Aborted => {
+            removed.records += u64::try_from(h.records_count).unwrap_or(0);
+            return Ok(Outcome::Dropped);
+        }
+        Fate::Plain | Fate::Committed => {}
     }
     let txn = h.is_transactional();
     let (h, body) = batch_records(batch)?;
@@ -264,7 +313,7 @@ fn filter_batch(
             None => false,
             Some(k) => match map.get(k) {
                 Some(latest) if r.offset < latest => false,
-                _ if r.value.is_none() && expire_tombstones && !txn => {
+                _ if r.value.is_none() && expire_tombstones => {
                     removed.tombstones += 1;
                     false
                 }
@@ -281,7 +330,7 @@ fn filter_batch(
         return Ok(Outcome::Unchanged);
     }
     removed.records += dropped;
-    if kept.is_empty() && !txn {
+    if kept.is_empty() {
         return Ok(Outcome::Dropped);
     }
     let records: Vec<BuilderRecord<'_>> = kept
@@ -400,7 +449,7 @@ impl PartitionLog {
                 return Ok(stats);
             }
             let next_base = self.segments[idx + 1].base_offset;
-            self.clean_segment(idx, &round.map, now_ms, &mut stats)?;
+            self.clean_segment(idx, &round.map, &round.txns, now_ms, &mut stats)?;
             round.next_base = next_base;
             did_one = true;
         }
@@ -425,8 +474,11 @@ impl PartitionLog {
     ) -> Result<Option<Round>, LogError> {
         let first_dirty = self.clamped_first_dirty();
         let last = self.segments.len() - 1;
-        // First uncleanable offset: the active segment, or a segment too young to clean.
-        let mut uncleanable = self.segments[last].base_offset;
+        // First uncleanable offset: the active segment, the segment holding the last
+        // stable offset (open transactions), or a segment too young to clean.
+        let lso = self.last_stable_offset();
+        let lso_segment = self.segments[self.segment_for(lso)].base_offset;
+        let mut uncleanable = self.segments[last].base_offset.min(lso_segment);
         if self.config.min_compaction_lag_ms > 0 {
             for seg in &self.segments[..last] {
                 if seg.t.next_offset > first_dirty
@@ -474,6 +526,16 @@ impl PartitionLog {
         }
         stats.round_started = true;
         stats.dirty_ratio = ratio;
+        let mut txns = TxnView {
+            lso,
+            aborted: HashMap::new(),
+        };
+        for a in self.aborted.entries() {
+            txns.aborted
+                .entry(a.producer_id)
+                .or_default()
+                .push((a.first_offset, a.last_offset));
+        }
         let limits = self.cleaner.limits;
         let mut map = OffsetMap::default();
         let mut end = uncleanable;
@@ -495,7 +557,11 @@ impl PartitionLog {
             let mut pos = 0;
             while pos < seg.size() {
                 let h = seg.header_at(pos)?;
-                if !h.is_control() && !h.is_transactional() && h.last_offset() >= first_dirty {
+                let fate = txns.fate(&h);
+                if matches!(fate, Fate::Plain | Fate::Committed)
+                    && !h.is_control()
+                    && h.last_offset() >= first_dirty
+                {
                     let bytes = seg.read_batch(pos, &h)?;
                     let (hh, body) = batch_records(&bytes).map_err(|e| corrupt(seg, pos, e))?;
                     for r in RecordIter::new(&hh, &body) {
@@ -519,6 +585,7 @@ impl PartitionLog {
         );
         Ok(Some(Round {
             map,
+            txns,
             end,
             next_base: self.log_start_offset,
         }))
@@ -530,6 +597,7 @@ impl PartitionLog {
         &mut self,
         idx: usize,
         map: &OffsetMap,
+        txns: &TxnView,
         now_ms: i64,
         stats: &mut CleanStats,
     ) -> Result<(), LogError> {
@@ -550,7 +618,7 @@ impl PartitionLog {
             while pos < seg.size() {
                 let h = seg.header_at(pos)?;
                 let bytes = seg.read_batch(pos, &h)?;
-                let outcome = filter_batch(&bytes, map, expire_tombstones, &mut removed)
+                let outcome = filter_batch(&bytes, map, txns, expire_tombstones, &mut removed)
                     .map_err(|e| corrupt(seg, pos, e))?;
                 pos += h.total_bytes();
                 let kept = match outcome {

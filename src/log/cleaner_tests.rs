@@ -408,38 +408,43 @@ fn transactional_and_control_batches() {
         )
         .unwrap()
     };
-    // ABORT marker: key = version 0, type 0; value = version 0, coordinator epoch 0.
-    let marker = build_batch(
-        &[BuilderRecord {
-            timestamp: now,
-            key: Some(&[0, 0, 0, 0]),
-            value: Some(&[0, 0, 0, 0, 0, 0]),
-            ..BuilderRecord::default()
-        }],
-        BatchParams {
-            producer_id: 9,
-            producer_epoch: 0,
-            is_transactional: true,
-            is_control: true,
-            ..BatchParams::default()
-        },
-    )
-    .unwrap();
+    // Markers: key = version 0, type (0 ABORT, 1 COMMIT); value = version 0, coordinator epoch 0.
+    let marker = |commit: bool| {
+        build_batch(
+            &[BuilderRecord {
+                timestamp: now,
+                key: Some(&[0, 0, 0, u8::from(commit)]),
+                value: Some(&[0, 0, 0, 0, 0, 0]),
+                ..BuilderRecord::default()
+            }],
+            BatchParams {
+                producer_id: 9,
+                producer_epoch: 0,
+                is_transactional: true,
+                is_control: true,
+                ..BatchParams::default()
+            },
+        )
+        .unwrap()
+    };
     let plain = |k: &str, v: &str| kv_batch(Compression::None, &[(Some(k), Some(v))], now);
     log.append(&plain("a", "committed-old"), 0, 0).unwrap(); // 0
     log.append(&txn("a", "aborted", 0), 0, 0).unwrap(); // 1
-    log.append(&marker, 0, 0).unwrap(); // 2
+    log.append(&marker(false), 0, 0).unwrap(); // 2 ABORT
     log.append(&txn("b", "txn-old", 1), 0, 0).unwrap(); // 3
-    log.append(&plain("b", "new"), 0, 0).unwrap(); // 4
+    log.append(&marker(true), 0, 0).unwrap(); // 4 COMMIT
+    log.append(&plain("b", "new"), 0, 0).unwrap(); // 5
+    log.append(&txn("c", "txn-committed", 2), 0, 0).unwrap(); // 6
+    log.append(&marker(true), 0, 0).unwrap(); // 7 COMMIT
     log.roll(now).unwrap();
-    log.append(&plain("c", "active"), 0, 0).unwrap();
+    log.append(&plain("z", "active"), 0, 0).unwrap(); // 8
+    assert_eq!(log.last_stable_offset(), 9);
     log.clean(now).unwrap();
     let recs = records(&log);
     let offsets: Vec<i64> = recs.iter().map(|r| r.offset).collect();
-    // "a"@0 survives: the (aborted) transactional record must not shadow it. The marker
-    // stays. "b"@3 is transactional but superseded by the plain "b"@4: removed, and its
-    // batch stays as an empty batch covering offset 3.
-    assert_eq!(offsets, vec![0, 1, 2, 4, 5]);
+    // The aborted "a"@1 is removed and does not shadow "a"@0. The committed "b"@3 is
+    // superseded by "b"@5 and its emptied batch goes; "c"@6 is the latest "c". Markers stay.
+    assert_eq!(offsets, vec![0, 2, 4, 5, 6, 7, 8]);
     let bytes = read_all_bytes(&log);
     let hs = validate_stored_batches(&bytes).unwrap();
     let summary: Vec<(i64, i32, bool, bool)> = hs
@@ -457,13 +462,23 @@ fn transactional_and_control_batches() {
         summary,
         vec![
             (0, 1, false, false),
-            (1, 1, true, false),
             (2, 1, true, true),
-            (3, 0, true, false),
-            (4, 1, false, false),
-            (5, 1, false, false)
+            (4, 1, true, true),
+            (5, 1, false, false),
+            (6, 1, true, false),
+            (7, 1, true, true),
+            (8, 1, false, false)
         ]
     );
+    // An open transaction stops cleaning at its segment: its records stay.
+    log.append(&txn("z", "open", 3), 0, 0).unwrap(); // 9, never ended
+    log.roll(now).unwrap();
+    log.append(&plain("z", "newer"), 0, 0).unwrap(); // 10
+    log.roll(now).unwrap();
+    log.append(&plain("y", "active"), 0, 0).unwrap();
+    assert_eq!(log.last_stable_offset(), 9);
+    log.clean(now).unwrap();
+    assert!(records(&log).iter().any(|r| r.offset == 9), "open transaction's record kept");
 }
 
 #[test]

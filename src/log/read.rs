@@ -6,7 +6,7 @@ use crate::record::{batch_records, BatchHeader, RecordIter};
 
 impl PartitionLog {
     /// Index of the segment that would hold `offset` (largest base offset <= offset).
-    fn segment_for(&self, offset: i64) -> usize {
+    pub(super) fn segment_for(&self, offset: i64) -> usize {
         self.segments
             .partition_point(|s| s.base_offset <= offset)
             .saturating_sub(1)
