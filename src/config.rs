@@ -414,6 +414,21 @@ impl BrokerConfig {
                 tracing::warn!("log.dirs lists several directories; gregor uses the first");
             }
         }
+        // KRaft controller listeners carry only controller traffic in Kafka; a single
+        // gregor node has no controller quorum to serve, so they are not bound.
+        if let Some(names) = props.get("controller.listener.names") {
+            let names: Vec<&str> = names.split(',').map(str::trim).collect();
+            cfg.listeners.retain(|l| {
+                let controller = names.contains(&l.name.as_str());
+                if controller {
+                    tracing::info!(listener = %l.name, port = l.port, "controller listener not bound (no KRaft quorum on one node)");
+                }
+                !controller
+            });
+            if cfg.listeners.is_empty() {
+                return Err(invalid("listeners", "", "only controller listeners are configured"));
+            }
+        }
         cfg.advertised_listeners = match advertised {
             Some(value) => parse_listeners("advertised.listeners", value)?,
             None => default_advertised(&cfg.listeners),
@@ -571,5 +586,40 @@ mod tests {
     fn unknown_keys_do_not_stop_the_start() {
         let cfg = BrokerConfig::from_pairs(&pairs(&[("some.jvm.thing", "1")])).unwrap();
         assert_eq!(cfg.ignored_keys, vec!["some.jvm.thing".to_string()]);
+    }
+
+    #[test]
+    fn apache_kafka_image_settings_are_accepted_and_controller_listeners_not_bound() {
+        let env = [
+            ("KAFKA_NODE_ID", "1"),
+            ("KAFKA_PROCESS_ROLES", "broker,controller"),
+            ("KAFKA_LISTENERS", "PLAINTEXT://:9092,CONTROLLER://:9093,EXTERNAL://:29092"),
+            ("KAFKA_ADVERTISED_LISTENERS", "PLAINTEXT://kafka:9092,EXTERNAL://localhost:29092"),
+            ("KAFKA_CONTROLLER_LISTENER_NAMES", "CONTROLLER"),
+            ("KAFKA_LISTENER_SECURITY_PROTOCOL_MAP", "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,EXTERNAL:PLAINTEXT"),
+            ("KAFKA_INTER_BROKER_LISTENER_NAME", "PLAINTEXT"),
+            ("KAFKA_CONTROLLER_QUORUM_VOTERS", "1@kafka:9093"),
+            ("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", "1"),
+            ("KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR", "1"),
+            ("KAFKA_TRANSACTION_STATE_LOG_MIN_ISR", "1"),
+            ("KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS", "0"),
+            ("KAFKA_NUM_PARTITIONS", "3"),
+            ("KAFKA_AUTO_CREATE_TOPICS_ENABLE", "false"),
+            ("KAFKA_LOG_DIRS", "/var/lib/kafka/data"),
+            ("CLUSTER_ID", "MkU3OEVBNTcwNTJENDM2Qk"),
+        ];
+        let (props, _) = crate::config_env::properties_from_env(
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        let cfg = BrokerConfig::from_pairs(&props).unwrap();
+        let names: Vec<&str> = cfg.listeners.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, vec!["PLAINTEXT", "EXTERNAL"]);
+        assert_eq!(cfg.advertised_for("EXTERNAL").port, 29092);
+        assert_eq!(cfg.advertised_for("PLAINTEXT").host, "kafka");
+        assert_eq!(cfg.num_partitions, 3);
+        assert!(!cfg.auto_create_topics_enable);
+        assert_eq!(cfg.groups.initial_rebalance_delay_ms, 0);
+        assert_eq!(cfg.data_dir, PathBuf::from("/var/lib/kafka/data"));
+        assert_eq!(cfg.cluster_id.as_deref(), Some("MkU3OEVBNTcwNTJENDM2Qk"));
     }
 }

@@ -36,6 +36,10 @@ struct Args {
     /// Any Kafka property, e.g. --override num.partitions=3 (repeatable; wins over --config).
     #[arg(long = "override", value_name = "KEY=VALUE")]
     overrides: Vec<String>,
+    /// Read KAFKA_* and CLUSTER_ID environment variables as the apache/kafka image
+    /// does (they win over --config; --data-dir and --override win over them).
+    #[arg(long)]
+    kafka_env: bool,
 }
 
 fn main() -> ExitCode {
@@ -78,6 +82,13 @@ fn build_config(args: &Args) -> Result<BrokerConfig, String> {
     let mut pairs = Vec::new();
     if let Some(path) = &args.config {
         pairs.extend(read_properties_file(path).map_err(|e| e.to_string())?);
+    }
+    if args.kafka_env {
+        let (env_pairs, skipped) = gregor::config_env::properties_from_env(std::env::vars());
+        for name in skipped {
+            tracing::info!(variable = %name, "environment variable is not a broker property; ignored");
+        }
+        pairs.extend(env_pairs);
     }
     if let Some(dir) = &args.data_dir {
         pairs.push(("log.dirs".to_string(), dir.display().to_string()));
