@@ -18,6 +18,7 @@ pub mod protocol;
 pub mod record;
 pub mod replica;
 pub mod server;
+pub mod tools;
 pub mod topic_config;
 pub mod txn;
 

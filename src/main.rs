@@ -40,6 +40,20 @@ struct Args {
     /// does (they win over --config; --data-dir and --override win over them).
     #[arg(long)]
     kafka_env: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// Tools built into the binary; without one, gregor runs the broker.
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Exit 0 if the broker answers ApiVersions (for container healthchecks).
+    Health {
+        #[arg(long, default_value = "localhost:9092")]
+        bootstrap_server: String,
+        #[arg(long, default_value_t = 5000)]
+        timeout_ms: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -52,6 +66,22 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    if let Some(Command::Health {
+        bootstrap_server,
+        timeout_ms,
+    }) = &args.command
+    {
+        return match gregor::tools::health::check(bootstrap_server, Duration::from_millis(*timeout_ms)) {
+            Ok(apis) => {
+                println!("{bootstrap_server} is up ({apis} APIs)");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{bootstrap_server} is not healthy: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let config = match build_config(&args) {
         Ok(c) => c,
         Err(e) => {

@@ -1,0 +1,3 @@
+//! Command-line tools built into the `gregor` binary (the image has nothing else).
+
+pub mod health;
