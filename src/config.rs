@@ -330,7 +330,8 @@ impl BrokerConfig {
                 }
                 "log.flush.interval.ms" => log.flush_ms = parse_num(key, value)?,
                 "producer.id.expiration.ms" => {
-                    log.producer_id_expiration_ms = i64::try_from(positive(key, value)?).unwrap_or(i64::MAX)
+                    log.producer_id_expiration_ms =
+                        i64::try_from(positive(key, value)?).unwrap_or(i64::MAX)
                 }
                 "log.index.interval.bytes" => log.index_interval_bytes = parse_num(key, value)?,
                 "log.message.timestamp.type" => {
@@ -349,7 +350,9 @@ impl BrokerConfig {
                         return Err(invalid(key, value, "must be at least 1"));
                     }
                 }
-                "transaction.state.log.segment.bytes" => cfg.txn.segment_bytes = positive(key, value)?,
+                "transaction.state.log.segment.bytes" => {
+                    cfg.txn.segment_bytes = positive(key, value)?
+                }
                 "transaction.max.timeout.ms" => {
                     cfg.txn.max_timeout_ms = i32::try_from(positive(key, value)?)
                         .map_err(|_| invalid(key, value, "must fit in 32 bits"))?
@@ -426,7 +429,11 @@ impl BrokerConfig {
                 !controller
             });
             if cfg.listeners.is_empty() {
-                return Err(invalid("listeners", "", "only controller listeners are configured"));
+                return Err(invalid(
+                    "listeners",
+                    "",
+                    "only controller listeners are configured",
+                ));
             }
         }
         cfg.advertised_listeners = match advertised {
@@ -593,10 +600,19 @@ mod tests {
         let env = [
             ("KAFKA_NODE_ID", "1"),
             ("KAFKA_PROCESS_ROLES", "broker,controller"),
-            ("KAFKA_LISTENERS", "PLAINTEXT://:9092,CONTROLLER://:9093,EXTERNAL://:29092"),
-            ("KAFKA_ADVERTISED_LISTENERS", "PLAINTEXT://kafka:9092,EXTERNAL://localhost:29092"),
+            (
+                "KAFKA_LISTENERS",
+                "PLAINTEXT://:9092,CONTROLLER://:9093,EXTERNAL://:29092",
+            ),
+            (
+                "KAFKA_ADVERTISED_LISTENERS",
+                "PLAINTEXT://kafka:9092,EXTERNAL://localhost:29092",
+            ),
             ("KAFKA_CONTROLLER_LISTENER_NAMES", "CONTROLLER"),
-            ("KAFKA_LISTENER_SECURITY_PROTOCOL_MAP", "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,EXTERNAL:PLAINTEXT"),
+            (
+                "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP",
+                "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,EXTERNAL:PLAINTEXT",
+            ),
             ("KAFKA_INTER_BROKER_LISTENER_NAME", "PLAINTEXT"),
             ("KAFKA_CONTROLLER_QUORUM_VOTERS", "1@kafka:9093"),
             ("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", "1"),

@@ -133,20 +133,38 @@ mod tests {
     fn names_follow_the_image_rules() {
         let cases = [
             ("KAFKA_NODE_ID", "node.id"),
-            ("KAFKA_LISTENER_SECURITY_PROTOCOL_MAP", "listener.security.protocol.map"),
+            (
+                "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP",
+                "listener.security.protocol.map",
+            ),
             ("KAFKA_ABC_DEF", "abc.def"),
             ("KAFKA_ABC___DEF", "abc-def"),
             ("KAFKA_ABC__DEF", "abc_def"),
-            ("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", "offsets.topic.replication.factor"),
-            ("KAFKA_TRANSACTION_STATE_LOG_MIN_ISR", "transaction.state.log.min.isr"),
-            ("KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS", "group.initial.rebalance.delay.ms"),
+            (
+                "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
+                "offsets.topic.replication.factor",
+            ),
+            (
+                "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR",
+                "transaction.state.log.min.isr",
+            ),
+            (
+                "KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS",
+                "group.initial.rebalance.delay.ms",
+            ),
             ("KAFKA_LOG_DIRS", "log.dirs"),
             ("KAFKA_A____B", "a-.b"),
         ];
         for (var, prop) in cases {
             assert_eq!(property_name(var).as_deref(), Some(prop), "{var}");
         }
-        for var in ["KAFKA_HEAP_OPTS", "KAFKA_LOG4J_LOGGERS", "KAFKA_JMX_PORT", "KAFKA_", "OTHER"] {
+        for var in [
+            "KAFKA_HEAP_OPTS",
+            "KAFKA_LOG4J_LOGGERS",
+            "KAFKA_JMX_PORT",
+            "KAFKA_",
+            "OTHER",
+        ] {
             assert_eq!(property_name(var), None, "{var}");
         }
     }
@@ -154,7 +172,10 @@ mod tests {
     #[test]
     fn listeners_derived_from_advertised_and_cluster_id() {
         let (pairs, skipped) = properties_from_env(env(&[
-            ("KAFKA_ADVERTISED_LISTENERS", "INTERNAL://kafka:29092,EXTERNAL://localhost:9092"),
+            (
+                "KAFKA_ADVERTISED_LISTENERS",
+                "INTERNAL://kafka:29092,EXTERNAL://localhost:9092",
+            ),
             ("CLUSTER_ID", "MkU3OEVBNTcwNTJENDM2Qk"),
             ("KAFKA_HEAP_OPTS", "-Xmx1G"),
             ("PATH", "/bin"),

@@ -71,7 +71,10 @@ fn main() -> ExitCode {
         timeout_ms,
     }) = &args.command
     {
-        return match gregor::tools::health::check(bootstrap_server, Duration::from_millis(*timeout_ms)) {
+        return match gregor::tools::health::check(
+            bootstrap_server,
+            Duration::from_millis(*timeout_ms),
+        ) {
             Ok(apis) => {
                 println!("{bootstrap_server} is up ({apis} APIs)");
                 ExitCode::SUCCESS

@@ -194,7 +194,11 @@ impl ConsumerGroup {
     /// Derived state after loading: the topics as they are now, and the assignor.
     pub(super) fn after_restore(&mut self, view: &TopicsView) {
         self.topics_seen = self.relevant_topics(view);
-        if let Some(a) = self.members.values().find_map(|m| m.server_assignor.clone()) {
+        if let Some(a) = self
+            .members
+            .values()
+            .find_map(|m| m.server_assignor.clone())
+        {
             self.assignor_name = a;
         }
     }
@@ -415,7 +419,11 @@ impl ConsumerGroup {
     /// The member's compiled pattern when it is unchanged (heartbeats resend
     /// it), else a fresh compile.
     fn member_regex(&self, member_id: &str, pattern: &str) -> Result<TopicRegex, String> {
-        match self.members.get(member_id).and_then(|m| m.subscribed_topic_regex.as_ref()) {
+        match self
+            .members
+            .get(member_id)
+            .and_then(|m| m.subscribed_topic_regex.as_ref())
+        {
             Some(r) if r.as_str() == pattern => Ok(r.clone()),
             _ => TopicRegex::new(pattern),
         }

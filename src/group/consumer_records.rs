@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
-use super::consumer::{ConsumerGroup, ConsumerMember, TopicRegex, TopicsView, Tp, STATIC_LEAVE_EPOCH};
+use super::consumer::{
+    ConsumerGroup, ConsumerMember, TopicRegex, TopicsView, Tp, STATIC_LEAVE_EPOCH,
+};
 use super::schema_848::{
     encode_consumer_key, encode_value, member_state, ConsumerGroupKey as Key,
     ConsumerGroupMetadataValue, ConsumerGroupValue as Value, CurrentMemberAssignmentValue,
@@ -71,8 +73,12 @@ fn records(g: &ConsumerGroup) -> Vec<(Key, Value)> {
                 client_id: m.client_id.clone(),
                 client_host: m.client_host.clone(),
                 subscribed_topic_names: m.subscribed_topic_names.clone(),
-                subscribed_topic_regex: m.subscribed_topic_regex.as_ref().map(|r| r.as_str().to_string()),
-                rebalance_timeout_ms: i32::try_from(m.rebalance_timeout.as_millis()).unwrap_or(i32::MAX),
+                subscribed_topic_regex: m
+                    .subscribed_topic_regex
+                    .as_ref()
+                    .map(|r| r.as_str().to_string()),
+                rebalance_timeout_ms: i32::try_from(m.rebalance_timeout.as_millis())
+                    .unwrap_or(i32::MAX),
                 server_assignor: m.server_assignor.clone(),
                 classic_member_metadata: None,
             }),
@@ -102,7 +108,10 @@ fn records(g: &ConsumerGroup) -> Vec<(Key, Value)> {
             (m.member_epoch, m.previous_epoch)
         };
         out.push((
-            Key::CurrentMemberAssignment { group: group.clone(), member_id },
+            Key::CurrentMemberAssignment {
+                group: group.clone(),
+                member_id,
+            },
             Value::CurrentMemberAssignment(CurrentMemberAssignmentValue {
                 member_epoch,
                 previous_member_epoch,
@@ -257,7 +266,13 @@ mod tests {
     use super::super::schema_848::{decode_consumer_key, decode_value};
     use super::*;
 
-    fn join(g: &mut ConsumerGroup, id: &str, view: &TopicsView, now: Instant, instance: Option<&str>) {
+    fn join(
+        g: &mut ConsumerGroup,
+        id: &str,
+        view: &TopicsView,
+        now: Instant,
+        instance: Option<&str>,
+    ) {
         let r = g.heartbeat(
             HeartbeatRequest {
                 member_id: id.into(),
@@ -286,7 +301,15 @@ mod tests {
             let value = decode_value(&key, &v).unwrap().unwrap();
             loaded.apply(key, &k, Some((value, &v)));
         }
-        restore(&g.group_id, loaded, Duration::from_secs(45), 5000, view, now).unwrap()
+        restore(
+            &g.group_id,
+            loaded,
+            Duration::from_secs(45),
+            5000,
+            view,
+            now,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -304,18 +327,30 @@ mod tests {
         assert!(g.pending_records().0.is_empty(), "nothing changed since");
 
         let r = reload(&g, &view, now);
-        assert_eq!((r.group_epoch, r.assignment_epoch), (g.group_epoch, g.assignment_epoch));
+        assert_eq!(
+            (r.group_epoch, r.assignment_epoch),
+            (g.group_epoch, g.assignment_epoch)
+        );
         assert_eq!(r.target, g.target);
         assert_eq!(r.assignor_name, "range");
         for (mid, m) in &g.members {
             let n = &r.members[mid];
-            assert_eq!((n.member_epoch, &n.assigned, &n.revoking), (m.member_epoch, &m.assigned, &m.revoking));
-            assert_eq!((&n.instance_id, &n.rack_id, &n.client_id), (&m.instance_id, &m.rack_id, &m.client_id));
+            assert_eq!(
+                (n.member_epoch, &n.assigned, &n.revoking),
+                (m.member_epoch, &m.assigned, &m.revoking)
+            );
+            assert_eq!(
+                (&n.instance_id, &n.rack_id, &n.client_id),
+                (&m.instance_id, &m.rack_id, &m.client_id)
+            );
             assert_eq!(n.subscribed_topic_names, m.subscribed_topic_names);
             assert_eq!(n.subscribed_topic_regex, m.subscribed_topic_regex);
             assert_eq!(n.rebalance_timeout, m.rebalance_timeout);
         }
-        assert!(r.pending_records().0.is_empty(), "a restored group matches the log");
+        assert!(
+            r.pending_records().0.is_empty(),
+            "a restored group matches the log"
+        );
 
         // A member leaving: tombstones for its three records, a new group epoch.
         let mut g2 = r;
@@ -340,6 +375,10 @@ mod tests {
         let (changes, _) = g2.pending_records();
         let tombstones = changes.iter().filter(|(_, v)| v.is_none()).count();
         assert_eq!(tombstones, 3, "{changes:?}");
-        assert_eq!(g2.tombstones().len(), 2 + 3 * 2, "deleting the group tombstones what is on disk");
+        assert_eq!(
+            g2.tombstones().len(),
+            2 + 3 * 2,
+            "deleting the group tombstones what is on disk"
+        );
     }
 }

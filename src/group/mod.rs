@@ -333,7 +333,10 @@ impl GroupCoordinator {
     }
 
     /// Partitions of the group with a transactional commit not yet ended.
-    pub fn pending_txn_partitions(&self, group_id: &str) -> std::collections::BTreeSet<(String, i32)> {
+    pub fn pending_txn_partitions(
+        &self,
+        group_id: &str,
+    ) -> std::collections::BTreeSet<(String, i32)> {
         let pending = self
             .pending_txn_offsets
             .lock()
@@ -369,8 +372,11 @@ impl GroupCoordinator {
     ) {
         for (producer_id, records) in pending {
             for (key, value) in records {
-                let Ok(schema::OffsetsRecordKey::OffsetCommit { group, topic, partition }) =
-                    schema::decode_key(&key)
+                let Ok(schema::OffsetsRecordKey::OffsetCommit {
+                    group,
+                    topic,
+                    partition,
+                }) = schema::decode_key(&key)
                 else {
                     continue;
                 };

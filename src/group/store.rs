@@ -9,10 +9,10 @@ use bytes::Bytes;
 use super::classic::ClassicGroup;
 use super::consumer::{ConsumerGroup, TopicsView};
 use super::consumer_records::{self, Loaded};
-use super::schema_848;
 use super::schema::{
     self, GroupMetadataValue, MemberMetadata, OffsetCommitValue, OffsetsRecordKey,
 };
+use super::schema_848;
 use super::{CommittedOffset, OFFSETS_TOPIC};
 use crate::broker::Broker;
 use crate::internal_topic;

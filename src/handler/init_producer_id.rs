@@ -32,7 +32,12 @@ pub async fn handle(ctx: &RequestContext<'_>, request: InitProducerIdRequest) ->
             match ctx
                 .broker
                 .txns
-                .init_producer_id(ctx.broker, tid.as_str(), request.transaction_timeout_ms, expected)
+                .init_producer_id(
+                    ctx.broker,
+                    tid.as_str(),
+                    request.transaction_timeout_ms,
+                    expected,
+                )
                 .await
             {
                 Ok((id, epoch)) => {

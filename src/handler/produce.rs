@@ -139,10 +139,11 @@ fn verify_transactional(
     records: &[u8],
 ) -> Result<(), i16> {
     match crate::record::parse_header(records) {
-        Ok(h) if h.is_transactional() && !h.is_control() => ctx
-            .broker
-            .txns
-            .verify_produce(h.producer_id, h.producer_epoch, topic, partition),
+        Ok(h) if h.is_transactional() && !h.is_control() => {
+            ctx.broker
+                .txns
+                .verify_produce(h.producer_id, h.producer_epoch, topic, partition)
+        }
         Ok(h) if h.is_control() => Err(ResponseError::InvalidRecord.code()),
         _ => Ok(()),
     }

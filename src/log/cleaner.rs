@@ -726,7 +726,11 @@ impl PartitionLog {
 
     /// Folds runs of small cleaned segments into one (see the module docs). Returns
     /// after the byte budget is spent; the rest waits for the next call.
-    fn merge_small_segments(&mut self, now_ms: i64, stats: &mut CleanStats) -> Result<(), LogError> {
+    fn merge_small_segments(
+        &mut self,
+        now_ms: i64,
+        stats: &mut CleanStats,
+    ) -> Result<(), LogError> {
         let budget = self.cleaner.limits.max_bytes_per_call;
         let limit = self.effective_segment_bytes();
         let clean_end = self.clamped_first_dirty();
@@ -773,8 +777,7 @@ impl PartitionLog {
             Segment::open_with_suffix(&self.dir, base, CLEANED_SUFFIX, true, &self.faults)?;
         let result = (|| -> Result<(), LogError> {
             for seg in &self.segments[from..to] {
-                let (mut buf, mut headers): (Vec<u8>, Vec<BatchHeader>) =
-                    (Vec::new(), Vec::new());
+                let (mut buf, mut headers): (Vec<u8>, Vec<BatchHeader>) = (Vec::new(), Vec::new());
                 let mut pos = 0;
                 while pos < seg.size() {
                     let h = seg.header_at(pos)?;

@@ -478,7 +478,10 @@ fn transactional_and_control_batches() {
     log.append(&plain("y", "active"), 0, 0).unwrap();
     assert_eq!(log.last_stable_offset(), 9);
     log.clean(now).unwrap();
-    assert!(records(&log).iter().any(|r| r.offset == 9), "open transaction's record kept");
+    assert!(
+        records(&log).iter().any(|r| r.offset == 9),
+        "open transaction's record kept"
+    );
 }
 
 #[test]
@@ -777,8 +780,12 @@ fn mergeable_log(dir: &Path, n: usize, now: i64) -> (PartitionLog, Vec<Rec>) {
     let mut log = PartitionLog::open(dir, compact_cfg(600)).unwrap();
     for i in 0..n {
         let (k, v) = (format!("key{i}"), format!("value{i}"));
-        log.append(&kv_batch(Compression::None, &[(Some(&k), Some(&v))], now), 0, 0)
-            .unwrap();
+        log.append(
+            &kv_batch(Compression::None, &[(Some(&k), Some(&v))], now),
+            0,
+            0,
+        )
+        .unwrap();
     }
     let s = log.clean(now).unwrap();
     assert!(s.round_finished);
@@ -800,7 +807,11 @@ fn small_cleaned_segments_merge_and_offsets_stay() {
     let s = log.clean(now).unwrap();
     assert!(!s.round_started, "nothing dirty");
     assert!(s.segments_merged >= 4, "{s:?}");
-    assert!(log.segment_count() < segs / 2, "{} of {segs}", log.segment_count());
+    assert!(
+        log.segment_count() < segs / 2,
+        "{} of {segs}",
+        log.segment_count()
+    );
     for seg in &log.segments[..log.segment_count() - 1] {
         assert!(seg.size() <= 2500);
     }
@@ -831,7 +842,10 @@ fn merge_crash_at(step: u64) {
     assert!(leftovers(dir.path()).is_empty(), "step {step}");
     assert_eq!(records(&log), before, "step {step}");
     if step >= STEP_COMMITTED {
-        assert!(log.segment_count() < segs, "step {step}: committed merge completed");
+        assert!(
+            log.segment_count() < segs,
+            "step {step}: committed merge completed"
+        );
     } else {
         assert_eq!(log.segment_count(), segs, "step {step}: nothing merged");
     }
@@ -862,8 +876,12 @@ fn max_compaction_lag_rolls_the_active_segment() {
         ..compact_cfg(1 << 20)
     };
     let mut log = PartitionLog::open(dir.path(), cfg.clone()).unwrap();
-    log.append(&kv_batch(Compression::None, &[(Some("k"), Some("a"))], 10_000), 0, 10_000)
-        .unwrap();
+    log.append(
+        &kv_batch(Compression::None, &[(Some("k"), Some("a"))], 10_000),
+        0,
+        10_000,
+    )
+    .unwrap();
     log.maybe_roll(10_900).unwrap();
     assert_eq!(log.segment_count(), 1);
     log.maybe_roll(11_001).unwrap();
@@ -880,7 +898,11 @@ fn max_compaction_lag_rolls_the_active_segment() {
     )
     .unwrap();
     plain
-        .append(&kv_batch(Compression::None, &[(Some("k"), Some("a"))], 10_000), 0, 10_000)
+        .append(
+            &kv_batch(Compression::None, &[(Some("k"), Some("a"))], 10_000),
+            0,
+            10_000,
+        )
         .unwrap();
     plain.maybe_roll(20_000).unwrap();
     assert_eq!(plain.segment_count(), 1);

@@ -221,7 +221,9 @@ pub const ABORTED_TXN_FILE: &str = "aborted.txnindex";
 /// key is `int16 version, int16 type` (0 = ABORT, 1 = COMMIT).
 pub fn marker_kind(batch: &[u8]) -> Option<bool> {
     let (header, body) = crate::record::batch_records(batch).ok()?;
-    let record = crate::record::RecordIter::new(&header, &body).next()?.ok()?;
+    let record = crate::record::RecordIter::new(&header, &body)
+        .next()?
+        .ok()?;
     let key = record.key?;
     let kind = i16::from_be_bytes([*key.get(2)?, *key.get(3)?]);
     match kind {
@@ -286,9 +288,15 @@ impl PartitionLog {
                     };
                     if let Some(done) = states.record(&h, now, marker) {
                         // An abort the index lost (written after its last flush).
-                        let known = self.aborted.entries().iter().any(|e| e.last_offset == done.last_offset);
+                        let known = self
+                            .aborted
+                            .entries()
+                            .iter()
+                            .any(|e| e.last_offset == done.last_offset);
                         if done.aborted && !known {
-                            let lso = states.first_unstable_offset().unwrap_or(done.last_offset + 1);
+                            let lso = states
+                                .first_unstable_offset()
+                                .unwrap_or(done.last_offset + 1);
                             self.aborted.append(txn_index::AbortedTxn {
                                 producer_id: done.producer_id,
                                 first_offset: done.first_offset,
@@ -348,7 +356,9 @@ impl PartitionLog {
     /// offset of the oldest open transaction, or the log end when none is open.
     pub fn last_stable_offset(&self) -> i64 {
         let end = self.log_end_offset();
-        self.producers.first_unstable_offset().map_or(end, |o| o.min(end))
+        self.producers
+            .first_unstable_offset()
+            .map_or(end, |o| o.min(end))
     }
 
     /// Aborted transactions overlapping `[from, upper)`, for a read_committed fetch.
@@ -417,7 +427,9 @@ impl PartitionLog {
     /// past the promised lag.
     fn effective_segment_ms(&self) -> i64 {
         if self.config.cleanup_policy_compact {
-            self.config.segment_ms.min(self.config.max_compaction_lag_ms)
+            self.config
+                .segment_ms
+                .min(self.config.max_compaction_lag_ms)
         } else {
             self.config.segment_ms
         }

@@ -70,7 +70,9 @@ pub enum ProducerError {
         current: i16,
     },
     /// Kafka: OUT_OF_ORDER_SEQUENCE_NUMBER.
-    #[error("producer {producer_id} (epoch {epoch}): sequence {first_seq} does not follow {last_seq}")]
+    #[error(
+        "producer {producer_id} (epoch {epoch}): sequence {first_seq} does not follow {last_seq}"
+    )]
     OutOfOrder {
         producer_id: i64,
         epoch: i16,
@@ -232,7 +234,12 @@ impl ProducerStates {
     /// `marker` is the control record's kind for a control batch: `Some(true)` for
     /// ABORT, `Some(false)` for COMMIT. Markers carry no sequence; they close the
     /// producer's open transaction, which is returned.
-    pub fn record(&mut self, h: &BatchHeader, now_ms: i64, marker: Option<bool>) -> Option<CompletedTxn> {
+    pub fn record(
+        &mut self,
+        h: &BatchHeader,
+        now_ms: i64,
+        marker: Option<bool>,
+    ) -> Option<CompletedTxn> {
         if h.producer_id < 0 {
             return None;
         }
@@ -442,7 +449,10 @@ pub(crate) fn load_snapshot(dir: &Path, log_end: i64) -> io::Result<Option<(i64,
             let _ = fs::remove_file(&path);
             continue;
         }
-        match fs::read(&path).ok().and_then(|b| ProducerStates::decode(&b)) {
+        match fs::read(&path)
+            .ok()
+            .and_then(|b| ProducerStates::decode(&b))
+        {
             Some((offset, states)) if offset == o => return Ok(Some((offset, states))),
             _ => {
                 tracing::warn!(path = %path.display(), "removing unreadable producer snapshot");
@@ -496,18 +506,34 @@ mod tests {
             other => panic!("{other:?}"),
         }
         // Gap and overlap-without-match are out of order.
-        assert!(matches!(s.check(&header(7, 0, 16, 1, 5)), Err(ProducerError::OutOfOrder { .. })));
-        assert!(matches!(s.check(&header(7, 0, 12, 2, 5)), Err(ProducerError::OutOfOrder { .. })));
+        assert!(matches!(
+            s.check(&header(7, 0, 16, 1, 5)),
+            Err(ProducerError::OutOfOrder { .. })
+        ));
+        assert!(matches!(
+            s.check(&header(7, 0, 12, 2, 5)),
+            Err(ProducerError::OutOfOrder { .. })
+        ));
         // Stale epoch.
         let mut s2 = ProducerStates::default();
         s2.record(&header(7, 3, 0, 1, 0), 1, None);
-        assert!(matches!(s2.check(&header(7, 2, 1, 1, 1)), Err(ProducerError::StaleEpoch { .. })));
+        assert!(matches!(
+            s2.check(&header(7, 2, 1, 1, 1)),
+            Err(ProducerError::StaleEpoch { .. })
+        ));
         // New epoch must restart at 0.
-        assert!(matches!(s2.check(&header(7, 4, 5, 1, 1)), Err(ProducerError::OutOfOrder { .. })));
+        assert!(matches!(
+            s2.check(&header(7, 4, 5, 1, 1)),
+            Err(ProducerError::OutOfOrder { .. })
+        ));
         assert_eq!(s2.check(&header(7, 4, 0, 1, 1)), Ok(Checked::New));
         s2.record(&header(7, 4, 0, 1, 1), 2, None);
         assert_eq!(s2.get(7).unwrap().epoch, 4);
-        assert_eq!(s2.get(7).unwrap().batches.len(), 1, "old epoch's batches forgotten");
+        assert_eq!(
+            s2.get(7).unwrap().batches.len(),
+            1,
+            "old epoch's batches forgotten"
+        );
     }
 
     #[test]
@@ -526,7 +552,10 @@ mod tests {
         assert!(s.check(&header(1, 0, i32::MAX - 1, 2, 0)).is_err());
         // The batch that crossed i32::MAX would have been MAX-1..=MAX; its successor is 0.
         // Wrapped: batch 2 started at MAX-3+4 = wraps to 0.
-        assert!(matches!(s.check(&header(1, 0, 0, 2, 0)), Ok(Checked::Duplicate(_))));
+        assert!(matches!(
+            s.check(&header(1, 0, 0, 2, 0)),
+            Ok(Checked::Duplicate(_))
+        ));
     }
 
     #[test]
@@ -535,7 +564,11 @@ mod tests {
         let mut s = ProducerStates::default();
         for pid in 0..50 {
             for k in 0..7 {
-                s.record(&header(pid, 1, k * 2, 2, pid * 100 + i64::from(k) * 2), 1000 + pid, None);
+                s.record(
+                    &header(pid, 1, k * 2, 2, pid * 100 + i64::from(k) * 2),
+                    1000 + pid,
+                    None,
+                );
             }
         }
         write_snapshot(dir.path(), 500, &s).unwrap();
@@ -561,7 +594,11 @@ mod tests {
         for cut in 0..good.len() {
             assert!(ProducerStates::decode(&good[..cut]).is_none());
         }
-        assert_eq!(s.expire(1000 + 24, 10), 14, "producers 0..14 idle for more than 10 ms");
+        assert_eq!(
+            s.expire(1000 + 24, 10),
+            14,
+            "producers 0..14 idle for more than 10 ms"
+        );
         assert_eq!(s.len(), 36);
     }
 }

@@ -767,10 +767,18 @@ fn idempotent_appends_dedupe_and_fence() {
     assert_eq!(log.log_end_offset(), 5);
     // A gap, and a stale epoch.
     let gap = log.append(&idem_batch(42, 0, 7, 1), 0, 4).unwrap_err();
-    assert_eq!(crate::error::log_error_code(&gap), 45, "OUT_OF_ORDER_SEQUENCE_NUMBER");
+    assert_eq!(
+        crate::error::log_error_code(&gap),
+        45,
+        "OUT_OF_ORDER_SEQUENCE_NUMBER"
+    );
     log.append(&idem_batch(42, 1, 0, 1), 0, 5).unwrap();
     let stale = log.append(&idem_batch(42, 0, 5, 1), 0, 6).unwrap_err();
-    assert_eq!(crate::error::log_error_code(&stale), 47, "INVALID_PRODUCER_EPOCH");
+    assert_eq!(
+        crate::error::log_error_code(&stale),
+        47,
+        "INVALID_PRODUCER_EPOCH"
+    );
     assert_eq!(log.log_end_offset(), 6);
     // Non-idempotent batches are not checked.
     log.append(&simple_batch(2, 0), 0, 7).unwrap();
@@ -811,8 +819,20 @@ fn producer_state_survives_restart_with_and_without_snapshot() {
         }
     }
     let mut log = PartitionLog::open(dir.path(), small).unwrap();
-    assert_eq!(log.producer_states().get(7).unwrap().batches.back().unwrap().last_seq, seq - 1);
-    assert!(log.append(&idem_batch(7, 2, seq + 1, 1), 0, 4).is_err(), "gap still detected");
+    assert_eq!(
+        log.producer_states()
+            .get(7)
+            .unwrap()
+            .batches
+            .back()
+            .unwrap()
+            .last_seq,
+        seq - 1
+    );
+    assert!(
+        log.append(&idem_batch(7, 2, seq + 1, 1), 0, 4).is_err(),
+        "gap still detected"
+    );
     // Expiry forgets an idle producer: then any sequence is accepted.
     assert_eq!(log.expire_producers(i64::MAX / 2), 1);
     log.append(&idem_batch(7, 2, seq + 100, 1), 0, 5).unwrap();
@@ -858,8 +878,18 @@ fn last_stable_offset_and_aborted_index_survive_restart() {
     assert_eq!(log.last_stable_offset(), 8);
     let aborted = log.aborted_transactions(0, 8);
     assert_eq!(aborted.len(), 1);
-    assert_eq!((aborted[0].producer_id, aborted[0].first_offset, aborted[0].last_offset), (1, 2, 6));
-    assert!(log.aborted_transactions(7, 8).is_empty(), "ends before the fetch offset");
+    assert_eq!(
+        (
+            aborted[0].producer_id,
+            aborted[0].first_offset,
+            aborted[0].last_offset
+        ),
+        (1, 2, 6)
+    );
+    assert!(
+        log.aborted_transactions(7, 8).is_empty(),
+        "ends before the fetch offset"
+    );
     // A transaction left open across a crash keeps the LSO where it was.
     log.append(&txn_batch(3, 0, 1), 0, 3).unwrap(); // 8
     drop(log);

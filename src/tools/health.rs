@@ -31,14 +31,19 @@ pub fn check(bootstrap: &str, timeout: Duration) -> Result<usize, String> {
         .map_err(|e| format!("cannot resolve {bootstrap}: {e}"))?
         .next()
         .ok_or_else(|| format!("{bootstrap} resolves to nothing"))?;
-    let mut s = TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect {addr}: {e}"))?;
-    s.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    s.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    let mut s =
+        TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect {addr}: {e}"))?;
+    s.set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    s.set_write_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
     s.write_all(&request()).map_err(|e| format!("send: {e}"))?;
     let mut len = [0u8; 4];
     s.read_exact(&mut len).map_err(|e| format!("read: {e}"))?;
     let len = i32::from_be_bytes(len);
-    let len = usize::try_from(len).ok().filter(|l| (10..=MAX_RESPONSE_BYTES).contains(l));
+    let len = usize::try_from(len)
+        .ok()
+        .filter(|l| (10..=MAX_RESPONSE_BYTES).contains(l));
     let len = len.ok_or("malformed response length")?;
     let mut resp = vec![0u8; len];
     s.read_exact(&mut resp).map_err(|e| format!("read: {e}"))?;
@@ -46,7 +51,9 @@ pub fn check(bootstrap: &str, timeout: Duration) -> Result<usize, String> {
     let error = i16::from_be_bytes([resp[4], resp[5]]);
     let count = i32::from_be_bytes([resp[6], resp[7], resp[8], resp[9]]);
     if correlation != CORRELATION_ID {
-        return Err(format!("correlation id {correlation}, expected {CORRELATION_ID}"));
+        return Err(format!(
+            "correlation id {correlation}, expected {CORRELATION_ID}"
+        ));
     }
     if error != 0 {
         return Err(format!("ApiVersions error {error}"));

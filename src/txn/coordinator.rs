@@ -194,7 +194,9 @@ impl TransactionCoordinator {
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "transaction state loaded"
                 ),
-                Ok(Err(e)) => tracing::error!(error = %e, "transaction state replay failed; starting with what was read"),
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "transaction state replay failed; starting with what was read")
+                }
                 Err(e) => tracing::error!(error = %e, "transaction state replay panicked"),
             }
             // Completing a transaction hands its offsets to the group coordinator,
@@ -321,7 +323,12 @@ impl TransactionCoordinator {
     }
 
     /// The checks every transactional request makes. Returns the current state.
-    fn validate(&self, transactional_id: &str, producer_id: i64, epoch: i16) -> Result<TxnMetadata, i16> {
+    fn validate(
+        &self,
+        transactional_id: &str,
+        producer_id: i64,
+        epoch: i16,
+    ) -> Result<TxnMetadata, i16> {
         let Some(meta) = self.describe(transactional_id) else {
             return Err(ResponseError::InvalidProducerIdMapping.code());
         };
@@ -444,12 +451,16 @@ impl TransactionCoordinator {
         let expired: Vec<String> = self
             .lock_txns()
             .values()
-            .filter(|t| t.status == TxnStatus::Ongoing && now - t.start_ms > i64::from(t.timeout_ms))
+            .filter(|t| {
+                t.status == TxnStatus::Ongoing && now - t.start_ms > i64::from(t.timeout_ms)
+            })
             .map(|t| t.transactional_id.clone())
             .collect();
         for tid in expired {
             let _op = self.ops.lock().await;
-            let Some(mut meta) = self.describe(&tid) else { continue };
+            let Some(mut meta) = self.describe(&tid) else {
+                continue;
+            };
             if meta.status != TxnStatus::Ongoing {
                 continue;
             }
@@ -466,7 +477,13 @@ impl TransactionCoordinator {
 
     /// KIP-890 verification of a transactional produce: the producer's transaction
     /// must be open at this epoch and include the partition.
-    pub fn verify_produce(&self, producer_id: i64, epoch: i16, topic: &str, partition: i32) -> Result<(), i16> {
+    pub fn verify_produce(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        topic: &str,
+        partition: i32,
+    ) -> Result<(), i16> {
         let txns = self.lock_txns();
         let Some(meta) = txns.values().find(|t| t.producer_id == producer_id) else {
             return Err(ResponseError::InvalidProducerIdMapping.code());
@@ -474,7 +491,9 @@ impl TransactionCoordinator {
         if epoch < meta.producer_epoch {
             return Err(ResponseError::InvalidProducerEpoch.code());
         }
-        if meta.status != TxnStatus::Ongoing || !meta.partitions.contains(&(topic.to_string(), partition)) {
+        if meta.status != TxnStatus::Ongoing
+            || !meta.partitions.contains(&(topic.to_string(), partition))
+        {
             return Err(ResponseError::InvalidTxnState.code());
         }
         Ok(())
@@ -507,7 +526,9 @@ fn replay(broker: &Broker) -> Result<usize, internal_topic::ReplayError> {
                 Some(Ok(v)) => {
                     latest.insert(tid, Some(v));
                 }
-                Some(Err(e)) => tracing::warn!(error = %e, %tid, "skipping unreadable transaction state"),
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, %tid, "skipping unreadable transaction state")
+                }
             }
         }
     })?;

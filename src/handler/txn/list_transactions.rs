@@ -32,7 +32,11 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ListTransactionsRequest) 
         response.error_code = code;
         return ctx.respond(&response);
     }
-    let pattern = match request.transactional_id_pattern.as_deref().filter(|p| !p.is_empty()) {
+    let pattern = match request
+        .transactional_id_pattern
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
         None => None,
         Some(p) => match regex::Regex::new(&format!("^(?:{p})$")) {
             Ok(r) => Some(r),
@@ -56,14 +60,22 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ListTransactionsRequest) 
         let state = meta.status.name();
         let keep = (wanted_states.is_empty() || wanted_states.contains(&state))
             && (request.producer_id_filters.is_empty()
-                || request.producer_id_filters.iter().any(|p| p.0 == meta.producer_id))
+                || request
+                    .producer_id_filters
+                    .iter()
+                    .any(|p| p.0 == meta.producer_id))
             && (request.duration_filter < 0
-                || (meta.status == TxnStatus::Ongoing && now - meta.start_ms >= request.duration_filter))
-            && pattern.as_ref().is_none_or(|r| r.is_match(&meta.transactional_id));
+                || (meta.status == TxnStatus::Ongoing
+                    && now - meta.start_ms >= request.duration_filter))
+            && pattern
+                .as_ref()
+                .is_none_or(|r| r.is_match(&meta.transactional_id));
         if keep {
             response.transaction_states.push(
                 TransactionState::default()
-                    .with_transactional_id(TransactionalId(StrBytes::from_string(meta.transactional_id.clone())))
+                    .with_transactional_id(TransactionalId(StrBytes::from_string(
+                        meta.transactional_id.clone(),
+                    )))
                     .with_producer_id(ProducerId(meta.producer_id))
                     .with_transaction_state(StrBytes::from_static_str(state)),
             );

@@ -22,7 +22,11 @@ pub async fn handle(ctx: &RequestContext<'_>, request: TxnOffsetCommitRequest) -
     let now = crate::replica::now_ms();
     for t in &request.topics {
         for p in &t.partitions {
-            let metadata = p.committed_metadata.as_ref().map(|m| m.as_str().to_string()).unwrap_or_default();
+            let metadata = p
+                .committed_metadata
+                .as_ref()
+                .map(|m| m.as_str().to_string())
+                .unwrap_or_default();
             let code = if metadata.len() > ctx.broker.groups.config.offset_metadata_max_bytes {
                 Some(ResponseError::OffsetMetadataTooLarge.code())
             } else {
@@ -55,7 +59,13 @@ pub async fn handle(ctx: &RequestContext<'_>, request: TxnOffsetCommitRequest) -
                 Ok(()) => {
                     for (t, p, c) in ok {
                         if let Some(c) = c {
-                            ctx.broker.groups.add_pending_txn_offset(request.producer_id.0, &group_id, &t, p, c);
+                            ctx.broker.groups.add_pending_txn_offset(
+                                request.producer_id.0,
+                                &group_id,
+                                &t,
+                                p,
+                                c,
+                            );
                         }
                     }
                     0
