@@ -79,3 +79,46 @@ def test_kafka_env_as_in_the_apache_image(tmp_path):
     assert not controller_bound
     assert cluster_id == "4L6g3nShT-eMCtK--X86sw"
     assert "KAFKA_HEAP_OPTS" in text and "process.roles" in text
+
+
+def test_topics_tool_as_kafka_topics_sh(broker_factory, tmp_path):
+    """`gregor topics` and the same binary called `kafka-topics.sh`, with the flags
+    init containers use."""
+    from clients import topic_partitions
+    b = broker_factory(name="topics-tool")
+    link = tmp_path / "kafka-topics.sh"
+    os.symlink(os.environ.get("GREGOR_BIN", helpers.DEFAULT_BIN), link)
+    bs = ["--bootstrap-server", b.bootstrap]
+    topic = helpers.unique_topic("tool")
+
+    def sh(*args):
+        return subprocess.run([str(link), *args], capture_output=True, text=True, timeout=30)
+
+    created = run_tool("topics", *bs, "--create", "--topic", topic, "--partitions", "3",
+                       "--replication-factor", "1", "--config", "retention.ms=3600000")
+    again = sh(*bs, "--create", "--if-not-exists", "--topic", topic, "--partitions", "3")
+    dup = sh(*bs, "--create", "--topic", topic)
+    listed = sh(*bs, "--list")
+    described = sh(*bs, "--describe", "--topic", topic)
+    missing = sh(*bs, "--describe", "--topic", topic + "-missing")
+    parts = topic_partitions(b.bootstrap, topic)
+    deleted = sh(*bs, "--delete", "--topic", topic)
+    gone = sh(*bs, "--delete", "--if-exists", "--topic", topic)
+    bad_config = run_tool("topics", *bs, "--create", "--topic", topic, "--config", "retention.ms=soon")
+    summary("tools/topics: create %r; --if-not-exists rc %d; duplicate %r; describe %r; missing %r; "
+            "bad config %r" % (created.stdout.strip(), again.returncode, dup.stderr.strip(),
+                               described.stdout.splitlines()[:2], missing.stderr.strip(), bad_config.stderr.strip()))
+    assert created.returncode == 0 and created.stdout.strip() == "Created topic %s." % topic
+    assert again.returncode == 0 and again.stdout == ""
+    assert dup.returncode == 1 and "TopicAlreadyExists" in dup.stderr
+    assert topic in listed.stdout.split()
+    lines = described.stdout.splitlines()
+    assert described.returncode == 0 and lines[0].startswith("Topic: %s\tTopicId: " % topic)
+    assert "PartitionCount: 3\tReplicationFactor: 1" in lines[0] and len(lines) == 4
+    assert lines[1] == "\tTopic: %s\tPartition: 0\tLeader: 1\tReplicas: 1\tIsr: 1" % topic
+    assert missing.returncode == 1 and "UnknownTopicOrPartition" in missing.stderr
+    assert topic_partitions(b.bootstrap, topic + "-missing") is None, "describe must not auto-create"
+    assert parts == 3
+    assert deleted.returncode == 0 and gone.returncode == 0
+    assert topic not in sh(*bs, "--list").stdout.split()
+    assert bad_config.returncode == 1 and "InvalidConfig" in bad_config.stderr

@@ -54,6 +54,22 @@ enum Command {
         #[arg(long, default_value_t = 5000)]
         timeout_ms: u64,
     },
+    /// Create, list, describe or delete topics (kafka-topics.sh's flags).
+    Topics(gregor::tools::topics::TopicsArgs),
+}
+
+/// Kafka's script names for the built-in tools: `kafka-topics.sh --list ...` runs
+/// `gregor topics --list ...` (the image installs them as links to the binary).
+fn tool_for_program_name() -> Option<&'static str> {
+    let arg0 = std::env::args_os().next()?;
+    let name = std::path::Path::new(&arg0)
+        .file_name()?
+        .to_str()?
+        .to_string();
+    match name.trim_end_matches(".sh") {
+        "kafka-topics" => Some("topics"),
+        _ => None,
+    }
 }
 
 fn main() -> ExitCode {
@@ -65,7 +81,29 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
-    let args = Args::parse();
+    let args = match tool_for_program_name() {
+        Some(tool) => {
+            let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+            argv[0] = "gregor".into();
+            argv.insert(1, tool.into());
+            Args::parse_from(argv)
+        }
+        None => Args::parse(),
+    };
+    if let Some(Command::Topics(t)) = &args.command {
+        return match gregor::tools::topics::run(t) {
+            Ok(lines) => {
+                for l in lines {
+                    println!("{l}");
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("Error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Some(Command::Health {
         bootstrap_server,
         timeout_ms,
