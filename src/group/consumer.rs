@@ -30,6 +30,19 @@ pub struct TopicsView {
     pub topics: BTreeMap<String, (Uuid, i32)>,
 }
 
+impl TopicsView {
+    /// Every topic of the metadata image.
+    pub fn from_image(image: &crate::cluster::MetadataImage) -> Self {
+        TopicsView {
+            topics: image
+                .topics
+                .values()
+                .map(|t| (t.name.clone(), (t.topic_id, t.partitions.len() as i32)))
+                .collect(),
+        }
+    }
+}
+
 /// Member epoch values with special meaning in requests.
 pub const JOIN_EPOCH: i32 = 0;
 pub const LEAVE_EPOCH: i32 = -1;

@@ -224,13 +224,7 @@ pub fn replay(broker: &Broker) -> Result<ReplayStats, ReplayError> {
             ));
         }
     }
-    let view = TopicsView {
-        topics: image
-            .topics
-            .values()
-            .map(|t| (t.name.clone(), (t.topic_id, t.partitions.len() as i32)))
-            .collect(),
-    };
+    let view = TopicsView::from_image(&image);
     let config = &broker.groups.config;
     for (group_id, loaded) in consumer {
         if let Some(g) = consumer_records::restore(

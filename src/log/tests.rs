@@ -733,11 +733,16 @@ fn maybe_flush_checkpoints_rolled_segments() {
 
 /// A batch of `n` records from an idempotent producer.
 fn idem_batch(pid: i64, epoch: i16, seq: i32, n: i32) -> Vec<u8> {
+    producer_batch(pid, epoch, seq, n, false)
+}
+
+/// A batch of `n` records from a producer, transactional or only idempotent.
+fn producer_batch(pid: i64, epoch: i16, seq: i32, n: i32, transactional: bool) -> Vec<u8> {
     let recs: Vec<crate::record::BuilderRecord<'_>> = (0..n)
         .map(|i| crate::record::BuilderRecord {
             offset_delta: i,
             timestamp: 5_000,
-            value: Some(b"idempotent"),
+            value: Some(b"produced"),
             ..Default::default()
         })
         .collect();
@@ -747,6 +752,7 @@ fn idem_batch(pid: i64, epoch: i16, seq: i32, n: i32) -> Vec<u8> {
             producer_id: pid,
             producer_epoch: epoch,
             base_sequence: seq,
+            is_transactional: transactional,
             ..Default::default()
         },
     )
@@ -839,25 +845,7 @@ fn producer_state_survives_restart_with_and_without_snapshot() {
 }
 
 fn txn_batch(pid: i64, seq: i32, n: i32) -> Vec<u8> {
-    let recs: Vec<crate::record::BuilderRecord<'_>> = (0..n)
-        .map(|i| crate::record::BuilderRecord {
-            offset_delta: i,
-            timestamp: 5_000,
-            value: Some(b"txn"),
-            ..Default::default()
-        })
-        .collect();
-    crate::record::build_batch(
-        &recs,
-        crate::record::BatchParams {
-            producer_id: pid,
-            producer_epoch: 0,
-            base_sequence: seq,
-            is_transactional: true,
-            ..Default::default()
-        },
-    )
-    .unwrap()
+    producer_batch(pid, 0, seq, n, true)
 }
 
 #[test]

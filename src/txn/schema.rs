@@ -122,7 +122,8 @@ pub enum TxnStatus {
 }
 
 impl TxnStatus {
-    const ALL: [TxnStatus; 8] = [
+    /// Every state, in id order.
+    pub const ALL: [TxnStatus; 8] = [
         TxnStatus::Empty,
         TxnStatus::Ongoing,
         TxnStatus::PrepareCommit,

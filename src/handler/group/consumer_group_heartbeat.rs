@@ -98,13 +98,7 @@ async fn heartbeat(
         ctx.broker.groups.remove_group(group_id);
     }
     let image = ctx.broker.metadata.image();
-    let view = TopicsView {
-        topics: image
-            .topics
-            .values()
-            .map(|t| (t.name.clone(), (t.topic_id, t.partitions.len() as i32)))
-            .collect(),
-    };
+    let view = TopicsView::from_image(&image);
     let owned = request.topic_partitions.map(|tps| {
         tps.into_iter()
             .flat_map(|t| t.partitions.into_iter().map(move |p| (t.topic_id, p)))

@@ -14,18 +14,6 @@ use crate::txn::schema::TxnStatus;
 
 pub const SPEC: ApiSpec = ApiSpec::new(ApiKey::ListTransactions, 0, 2);
 
-/// Kafka's state names, for recognising filters.
-const STATES: [TxnStatus; 8] = [
-    TxnStatus::Empty,
-    TxnStatus::Ongoing,
-    TxnStatus::PrepareCommit,
-    TxnStatus::PrepareAbort,
-    TxnStatus::CompleteCommit,
-    TxnStatus::CompleteAbort,
-    TxnStatus::Dead,
-    TxnStatus::PrepareEpochFence,
-];
-
 pub async fn handle(ctx: &RequestContext<'_>, request: ListTransactionsRequest) -> Outcome {
     let mut response = ListTransactionsResponse::default();
     if let Err(code) = ctx.broker.txns.ensure_ready(ctx.broker).await {
@@ -50,7 +38,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ListTransactionsRequest) 
     response.unknown_state_filters = request
         .state_filters
         .iter()
-        .filter(|s| !STATES.iter().any(|st| st.name() == s.as_str()))
+        .filter(|s| !TxnStatus::ALL.iter().any(|st| st.name() == s.as_str()))
         .cloned()
         .collect();
     let now = crate::replica::now_ms();
