@@ -19,7 +19,8 @@ import uuid
 from collections import namedtuple
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_BIN = os.path.join(REPO_ROOT, "target", "release", "gregor")
+# run.sh builds a static binary (it also goes into the Docker image).
+DEFAULT_BIN = os.path.join(REPO_ROOT, "target", "x86_64-unknown-linux-gnu", "release", "gregor")
 
 # API keys used below.
 API_PRODUCE = 0

@@ -4,7 +4,7 @@
 #
 #   ./protocol-tests/run.sh                 # everything
 #   ./protocol-tests/run.sh -k kcat         # extra args go to pytest
-#   PT_SKIP_CARGO=1 ./protocol-tests/run.sh # reuse an existing target/release/gregor
+#   PT_SKIP_CARGO=1 ./protocol-tests/run.sh # reuse an existing target/x86_64-unknown-linux-gnu/release/gregor
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -18,11 +18,15 @@ fi
 log() { printf '\n== %s\n' "$*"; }
 
 # 1. Build and unit tests ---------------------------------------------------
+# One static build (glibc linked in) serves the unit tests, the protocol suite
+# and the FROM scratch image that test_docker.py builds, so CI compiles once.
+TARGET=x86_64-unknown-linux-gnu
+export CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C target-feature=+crt-static"
 if [ "${PT_SKIP_CARGO:-0}" != "1" ]; then
-    log "cargo build --release"
-    cargo build --release
-    log "cargo test --release"
-    cargo test --release
+    log "cargo build --release --target $TARGET (static)"
+    cargo build --release --target "$TARGET"
+    log "cargo test --release --target $TARGET"
+    cargo test --release --target "$TARGET"
 fi
 
 # 2. Python venv with pinned clients ----------------------------------------
@@ -82,7 +86,7 @@ if ! command -v strace >/dev/null 2>&1; then
 fi
 
 # 4. The protocol suite -----------------------------------------------------
-BIN="${GREGOR_BIN:-$ROOT/target/release/gregor}"
+BIN="${GREGOR_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/$TARGET/release/gregor}"
 if [ ! -x "$BIN" ]; then
     echo "gregor binary not found at $BIN" >&2
     exit 1

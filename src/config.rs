@@ -131,7 +131,6 @@ const ACCEPTED_UNUSED_KEYS: &[&str] = &[
     "num.recovery.threads.per.data.dir",
     "socket.send.buffer.bytes",
     "socket.receive.buffer.bytes",
-    "min.insync.replicas",
     "delete.topic.enable",
     "zookeeper.connect",
 ];
@@ -338,6 +337,17 @@ impl BrokerConfig {
                     log.message_timestamp_type = parse_timestamp_type(key, value)?
                 }
                 "message.max.bytes" => log.max_message_bytes = parse_num(key, value)?,
+                "compression.type" => {
+                    crate::topic_config::validate(key, value)
+                        .map_err(|e| invalid(key, value, e))?;
+                    log.compression = crate::topic_config::compression_type(value);
+                }
+                "min.insync.replicas" => {
+                    log.min_insync_replicas = parse_num(key, value)?;
+                    if log.min_insync_replicas < 1 {
+                        return Err(invalid(key, value, "must be at least 1"));
+                    }
+                }
                 "offsets.topic.num.partitions" => {
                     cfg.groups.offsets_topic_num_partitions = parse_num(key, value)?;
                     if cfg.groups.offsets_topic_num_partitions < 1 {

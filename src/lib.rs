@@ -9,6 +9,7 @@ pub mod broker;
 pub mod cluster;
 pub mod config;
 pub mod config_env;
+pub mod ephemeral;
 pub mod error;
 pub mod group;
 pub mod handler;

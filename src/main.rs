@@ -40,6 +40,10 @@ struct Args {
     /// does (they win over --config; --data-dir and --override win over them).
     #[arg(long)]
     kafka_env: bool,
+    /// Keep nothing after exit: data goes to a fresh directory under the data
+    /// dir that is removed at shutdown (also set by GREGOR_EPHEMERAL=true).
+    #[arg(long)]
+    ephemeral: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -123,12 +127,31 @@ fn main() -> ExitCode {
             }
         };
     }
-    let config = match build_config(&args) {
+    let mut config = match build_config(&args) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("gregor: {e}");
             return ExitCode::from(2);
         }
+    };
+    // Dropped after the runtime has shut the broker down: removes the data.
+    let _ephemeral = if args.ephemeral || env_flag("GREGOR_EPHEMERAL") {
+        match gregor::ephemeral::EphemeralDir::create(&config.data_dir) {
+            Ok(dir) => {
+                tracing::info!(dir = %dir.path().display(), "ephemeral mode: data is removed at exit");
+                config.data_dir = dir.path().to_path_buf();
+                Some(dir)
+            }
+            Err(e) => {
+                eprintln!(
+                    "gregor: cannot create an ephemeral data dir under {}: {e}",
+                    config.data_dir.display()
+                );
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -147,6 +170,12 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// An on/off environment variable: `1`, `true` or `yes` (any case) is on.
+fn env_flag(name: &str) -> bool {
+    std::env::var(name)
+        .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
 }
 
 fn build_config(args: &Args) -> Result<BrokerConfig, String> {

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::log::{LogConfig, TimestampType};
+use crate::record::Compression;
 
 /// The value kinds a topic config can take; validation follows Kafka's.
 #[derive(Debug, Clone, Copy)]
@@ -156,12 +157,31 @@ pub fn log_config(defaults: &LogConfig, topic: &BTreeMap<String, String>) -> Log
     {
         config.min_cleanable_dirty_ratio = v;
     }
+    if let Some(codec) = topic.get("compression.type") {
+        config.compression = compression_type(codec);
+    }
+    if let Some(v) = long("min.insync.replicas") {
+        config.min_insync_replicas = v.clamp(1, i64::from(i32::MAX)) as i32;
+    }
     match topic.get("message.timestamp.type").map(|s| s.trim()) {
         Some("LogAppendTime") => config.message_timestamp_type = TimestampType::LogAppendTime,
         Some("CreateTime") => config.message_timestamp_type = TimestampType::CreateTime,
         _ => {}
     }
     config
+}
+
+/// Maps a `compression.type` value to the codec batches are stored with;
+/// `None` for `producer` (keep what the producer sent) and unknown words.
+pub fn compression_type(value: &str) -> Option<Compression> {
+    match value.trim() {
+        "uncompressed" | "none" => Some(Compression::None),
+        "gzip" => Some(Compression::Gzip),
+        "snappy" => Some(Compression::Snappy),
+        "lz4" => Some(Compression::Lz4),
+        "zstd" => Some(Compression::Zstd),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -204,6 +224,15 @@ mod tests {
         ));
         assert_eq!(config.retention_ms, defaults.retention_ms);
         assert!(!config.cleanup_policy_compact);
+        assert_eq!(config.compression, None);
+        assert_eq!(config.min_insync_replicas, 1);
+        topic.insert("compression.type".to_string(), "zstd".to_string());
+        topic.insert("min.insync.replicas".to_string(), "2".to_string());
+        let config = log_config(&defaults, &topic);
+        assert_eq!(config.compression, Some(Compression::Zstd));
+        assert_eq!(config.min_insync_replicas, 2);
+        topic.insert("compression.type".to_string(), "producer".to_string());
+        assert_eq!(log_config(&defaults, &topic).compression, None);
     }
 
     #[test]

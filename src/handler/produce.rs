@@ -2,7 +2,10 @@
 //! magic 2, size) and append them byte-for-byte; acks 0, 1 and -1 (on one
 //! node the in-sync replica set is this broker, so -1 equals 1). Batches of
 //! idempotent producers are checked against the partition's producer state
-//! (`log::producer_state`): retries get their original offsets.
+//! (`log::producer_state`): retries get their original offsets. A topic's
+//! `compression.type` other than `producer` re-compresses batches whose codec
+//! differs, and `min.insync.replicas` above the one in-sync replica refuses
+//! acks=all with NOT_ENOUGH_REPLICAS, as Kafka does.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
@@ -18,6 +21,9 @@ use crate::replica::now_ms;
 /// 2.11 checks the codec support of gzip, snappy and lz4 against Produce v0
 /// and would otherwise send those batches uncompressed.
 pub const SPEC: ApiSpec = ApiSpec::new(ApiKey::Produce, 3, 13).advertising_from(0);
+
+/// One node: the in-sync replica set of every partition is this broker.
+const IN_SYNC_REPLICAS: i32 = 1;
 
 /// v13 names topics by ID instead of by name (KIP-516).
 const FIRST_VERSION_WITH_TOPIC_IDS: i16 = 13;
@@ -74,7 +80,39 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Outcom
                 partitions.push(out);
                 continue;
             }
-            if partition.with_log(|log| log.config().cleanup_policy_compact) {
+            let (compact, codec, min_insync) = partition.with_log(|log| {
+                let c = log.config();
+                (
+                    c.cleanup_policy_compact,
+                    c.compression,
+                    c.min_insync_replicas,
+                )
+            });
+            if acks == -1 && min_insync > IN_SYNC_REPLICAS {
+                out.error_code = ResponseError::NotEnoughReplicas.code();
+                out.error_message = Some(StrBytes::from_string(format!(
+                    "The size of the current ISR {IN_SYNC_REPLICAS} is insufficient to satisfy \
+                     the min.isr requirement of {min_insync} for partition {}-{}",
+                    partition.topic, data.index
+                )));
+                partitions.push(out);
+                continue;
+            }
+            let records = match codec.map(|c| crate::record::recompress_batch(&records, c)) {
+                None | Some(Ok(None)) => records,
+                Some(Ok(Some(recompressed))) => bytes::Bytes::from(recompressed),
+                Some(Err(e)) => {
+                    out.error_code = if e.is_corruption() {
+                        ResponseError::CorruptMessage.code()
+                    } else {
+                        ResponseError::InvalidRecord.code()
+                    };
+                    out.error_message = Some(StrBytes::from_string(e.to_string()));
+                    partitions.push(out);
+                    continue;
+                }
+            };
+            if compact {
                 if let Err(message) = all_records_keyed(&records) {
                     out.error_code = ResponseError::InvalidRecord.code();
                     out.error_message = Some(StrBytes::from_string(message));

@@ -93,6 +93,12 @@ pub struct LogConfig {
     /// Forget an idempotent producer's state after this many ms without appends
     /// (broker-wide `producer.id.expiration.ms`).
     pub producer_id_expiration_ms: i64,
+    /// `compression.type`: the codec batches are stored with; `None` keeps the
+    /// producer's (`producer`). Applied by the produce handler before append.
+    pub compression: Option<crate::record::Compression>,
+    /// `min.insync.replicas`: acks=all produce needs at least this many in-sync
+    /// replicas, or it answers NOT_ENOUGH_REPLICAS.
+    pub min_insync_replicas: i32,
 }
 
 impl Default for LogConfig {
@@ -114,6 +120,8 @@ impl Default for LogConfig {
             min_compaction_lag_ms: 0,
             max_compaction_lag_ms: i64::MAX,
             producer_id_expiration_ms: DEFAULT_PRODUCER_ID_EXPIRATION_MS,
+            compression: None,
+            min_insync_replicas: 1,
         }
     }
 }

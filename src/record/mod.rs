@@ -9,6 +9,7 @@
 mod builder;
 mod compression;
 mod header;
+mod recompress;
 mod records;
 #[cfg(test)]
 pub(crate) mod test_util;
@@ -23,6 +24,7 @@ pub use header::{
     BATCH_HEADER_BYTES, BATCH_LENGTH_OFFSET, CRC_OFFSET, LOG_OVERHEAD_BYTES, MAGIC_OFFSET,
     MIN_BATCH_LENGTH, RECORD_BATCH_MAGIC,
 };
+pub use recompress::recompress_batch;
 pub use records::{batch_records, Record, RecordIter};
 
 /// Everything that can be wrong with bytes claiming to be record batches.
