@@ -77,6 +77,15 @@ pub(crate) fn write_file_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Res
     sync_dir(dir)
 }
 
+/// Replaces `dir/name` by rename without fsync: readers see the old or the
+/// new contents, and after a crash possibly neither (an empty file), so only
+/// for hints the reader may ignore.
+fn write_file_replace(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    fs::write(&tmp, bytes)?;
+    fs::rename(&tmp, dir.join(name))
+}
+
 /// fsync a directory, making renames/creates inside it durable.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
@@ -339,7 +348,24 @@ impl LogStore {
                 .map_err(|e| ClusterError::io(format!("truncating {}", path.display()), e))?;
         }
         let vote = read_json_file(dir, VOTE_FILE)?;
-        let committed: Option<Option<MetadataLogId>> = read_json_file(dir, COMMITTED_FILE)?;
+        // Advisory (see `save_committed`): unreadable or ahead of the log means
+        // "unknown", and Raft re-commits after its election.
+        let committed: Option<Option<MetadataLogId>> = match read_json_file(dir, COMMITTED_FILE) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "ignoring an unreadable committed index");
+                None
+            }
+        };
+        let last_index = scanned
+            .entries
+            .keys()
+            .next_back()
+            .copied()
+            .or(scanned.last_purged.map(|l| l.index));
+        let committed = committed
+            .flatten()
+            .filter(|c| last_index.is_some_and(|last| c.index <= last));
         Ok(LogStore {
             inner: Arc::new(Mutex::new(LogInner {
                 dir: dir.to_path_buf(),
@@ -348,7 +374,7 @@ impl LogStore {
                 entries: scanned.entries,
                 last_purged: scanned.last_purged,
                 vote,
-                committed: committed.flatten(),
+                committed,
             })),
         })
     }
@@ -401,6 +427,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     /// Persisting the committed index lets a restart re-apply committed
     /// entries before Raft starts, so `MetadataStore::open` can return with a
     /// complete image without waiting for a round of replication.
+    ///
+    /// It is written without fsync: the index is only a hint (the entries it
+    /// names were made durable before they could commit, and a lost or stale
+    /// hint just means Raft re-commits them after its election), and two
+    /// fsyncs per metadata change would dominate startup and topic creation.
     async fn save_committed(
         &mut self,
         committed: Option<MetadataLogId>,
@@ -410,7 +441,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             return Ok(());
         }
         let bytes = serde_json::to_vec(&committed).map_err(|e| StorageIOError::write(&e))?;
-        write_file_atomic(&inner.dir, COMMITTED_FILE, &bytes)
+        write_file_replace(&inner.dir, COMMITTED_FILE, &bytes)
             .map_err(|e| StorageIOError::write(&e))?;
         inner.committed = committed;
         Ok(())
@@ -544,11 +575,42 @@ mod tests {
         let committed = Some(openraft::testing::log_id(3, 1, 7));
         {
             let mut store = LogStore::open(dir.path()).expect("open");
+            append(&mut store, (0..10).map(|i| blank(3, i)).collect()).await;
             store.save_vote(&vote).await.expect("vote");
             store.save_committed(committed).await.expect("committed");
         }
         let mut store = LogStore::open(dir.path()).expect("reopen");
         assert_eq!(store.read_vote().await.expect("vote"), Some(vote));
         assert_eq!(store.read_committed().await.expect("committed"), committed);
+    }
+
+    #[tokio::test]
+    async fn a_damaged_or_ahead_committed_hint_is_ignored() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let mut store = LogStore::open(dir.path()).expect("open");
+            append(&mut store, (0..5).map(|i| blank(1, i)).collect()).await;
+            // Ahead of the log: possible only if the log lost its tail.
+            store
+                .save_committed(Some(openraft::testing::log_id(1, 1, 9)))
+                .await
+                .expect("committed");
+        }
+        let mut store = LogStore::open(dir.path()).expect("reopen");
+        assert_eq!(store.read_committed().await.expect("committed"), None);
+        drop(store);
+        // What a crash can leave of a file replaced without fsync.
+        std::fs::write(dir.path().join(COMMITTED_FILE), b"").expect("write");
+        let mut store = LogStore::open(dir.path()).expect("reopen with an empty hint");
+        assert_eq!(store.read_committed().await.expect("committed"), None);
+        assert_eq!(
+            store
+                .get_log_state()
+                .await
+                .expect("state")
+                .last_log_id
+                .map(|l| l.index),
+            Some(4)
+        );
     }
 }
