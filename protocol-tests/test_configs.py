@@ -265,6 +265,7 @@ def test_duplicate_keys_are_an_invalid_request(cfg_broker):
     assert "duplicate" in message, message
 
 
+@pytest.mark.filterwarnings("ignore:alter_configs has been deprecated:DeprecationWarning")
 def test_alter_configs_replaces_the_whole_set(cfg_broker):
     admin = ck_admin(cfg_broker.bootstrap)
     topic = helpers.unique_topic("cfg-alter")
@@ -320,7 +321,9 @@ def test_kafka_python_describe_and_alter(cfg_broker):
 def produce_one(bootstrap, topic, value, timestamp=0, **extra):
     p = ck_producer(bootstrap, **dict({"linger.ms": 0, "message.max.bytes": 1000000}, **extra))
     out = []
-    p.produce(topic, value=value, partition=0, timestamp=timestamp, on_delivery=lambda err, msg: out.append(err))
+    # Keyed, so compacted topics accept it too.
+    p.produce(topic, key=b"k", value=value, partition=0, timestamp=timestamp,
+              on_delivery=lambda err, msg: out.append(err))
     p.flush(20)
     assert out, "no delivery report"
     return out[0]
