@@ -144,7 +144,12 @@ fn convert(def: &TopicConfigDef, value: &str, factor: i64) -> Option<String> {
     let converted = if factor == 1 {
         normalize(def, value)
     } else {
-        value.trim().parse::<i64>().ok()?.saturating_mul(factor).to_string()
+        value
+            .trim()
+            .parse::<i64>()
+            .ok()?
+            .saturating_mul(factor)
+            .to_string()
     };
     topic_config::validate(def.name, &converted)
         .ok()
@@ -287,104 +292,288 @@ const BROKER_KEYS: &[BrokerKey] = {
     &[
         derived("node.id", Int, |c| some(c.node_id), "This broker's id."),
         derived("broker.id", Int, |c| some(c.node_id), "Alias of node.id."),
-        key("cluster.id", String, |c| c.cluster_id.clone(),
-            "Cluster id written to the metadata log on first start."),
-        key("listeners", String, |c| listeners(&c.listeners), "Sockets the broker binds."),
-        derived("advertised.listeners", String, |c| listeners(&c.advertised_listeners),
-            "Addresses Metadata gives clients, by listener name."),
-        derived("log.dirs", String, |c| some(c.data_dir.display()),
-            "Data directory (the first entry is used)."),
-        key("log.dir", String, |_| None, "Data directory when log.dirs is not set."),
-        key("num.partitions", Int, |c| some(c.num_partitions),
-            "Partitions of auto-created topics and of CreateTopics with -1."),
-        key("default.replication.factor", Int, |c| some(c.default_replication_factor),
-            "Replication factor of CreateTopics with -1."),
-        key("auto.create.topics.enable", Boolean, |c| some(c.auto_create_topics_enable),
-            "Metadata requests create unknown topics."),
-        key("socket.request.max.bytes", Int, |c| some(c.socket_request_max_bytes),
-            "Largest request frame accepted, in bytes."),
-        key("max.connections", Int, |c| some(c.max_connections),
-            "Concurrent client connections over all listeners."),
-        key("queued.max.requests", Int, |c| some(c.queued_max_requests),
-            "Responses queued per connection before the broker stops reading it."),
-        key("max.incremental.fetch.session.cache.slots", Int,
+        key(
+            "cluster.id",
+            String,
+            |c| c.cluster_id.clone(),
+            "Cluster id written to the metadata log on first start.",
+        ),
+        key(
+            "listeners",
+            String,
+            |c| listeners(&c.listeners),
+            "Sockets the broker binds.",
+        ),
+        derived(
+            "advertised.listeners",
+            String,
+            |c| listeners(&c.advertised_listeners),
+            "Addresses Metadata gives clients, by listener name.",
+        ),
+        derived(
+            "log.dirs",
+            String,
+            |c| some(c.data_dir.display()),
+            "Data directory (the first entry is used).",
+        ),
+        key(
+            "log.dir",
+            String,
+            |_| None,
+            "Data directory when log.dirs is not set.",
+        ),
+        key(
+            "num.partitions",
+            Int,
+            |c| some(c.num_partitions),
+            "Partitions of auto-created topics and of CreateTopics with -1.",
+        ),
+        key(
+            "default.replication.factor",
+            Int,
+            |c| some(c.default_replication_factor),
+            "Replication factor of CreateTopics with -1.",
+        ),
+        key(
+            "auto.create.topics.enable",
+            Boolean,
+            |c| some(c.auto_create_topics_enable),
+            "Metadata requests create unknown topics.",
+        ),
+        key(
+            "socket.request.max.bytes",
+            Int,
+            |c| some(c.socket_request_max_bytes),
+            "Largest request frame accepted, in bytes.",
+        ),
+        key(
+            "max.connections",
+            Int,
+            |c| some(c.max_connections),
+            "Concurrent client connections over all listeners.",
+        ),
+        key(
+            "queued.max.requests",
+            Int,
+            |c| some(c.queued_max_requests),
+            "Responses queued per connection before the broker stops reading it.",
+        ),
+        key(
+            "max.incremental.fetch.session.cache.slots",
+            Int,
             |c| some(c.max_incremental_fetch_session_cache_slots),
-            "Incremental fetch sessions kept."),
-        key("message.max.bytes", Int, |c| some(c.log_defaults.max_message_bytes),
-            "Default max.message.bytes of topics."),
-        key("log.segment.bytes", Int, |c| some(c.log_defaults.segment_bytes),
-            "Default segment.bytes of topics."),
-        key("log.roll.ms", Long, |_| None, "Default segment.ms of topics."),
-        key("log.roll.hours", Int, |c| some(c.log_defaults.segment_ms / HOUR_MS),
-            "Default segment.ms of topics, in hours (log.roll.ms wins)."),
-        key("log.retention.ms", Long, |_| None, "Default retention.ms of topics."),
-        key("log.retention.minutes", Int, |_| None,
-            "Default retention.ms of topics, in minutes (log.retention.ms wins)."),
-        key("log.retention.hours", Int, |c| some(c.log_defaults.retention_ms / HOUR_MS),
-            "Default retention.ms of topics, in hours (log.retention.ms and .minutes win)."),
-        key("log.retention.bytes", Long, |c| some(c.log_defaults.retention_bytes),
-            "Default retention.bytes of topics."),
-        key("log.retention.check.interval.ms", Long, |c| some(c.log_retention_check_interval_ms),
-            "How often retention runs."),
-        key("log.flush.interval.messages", Long,
+            "Incremental fetch sessions kept.",
+        ),
+        key(
+            "message.max.bytes",
+            Int,
+            |c| some(c.log_defaults.max_message_bytes),
+            "Default max.message.bytes of topics.",
+        ),
+        key(
+            "log.segment.bytes",
+            Int,
+            |c| some(c.log_defaults.segment_bytes),
+            "Default segment.bytes of topics.",
+        ),
+        key(
+            "log.roll.ms",
+            Long,
+            |_| None,
+            "Default segment.ms of topics.",
+        ),
+        key(
+            "log.roll.hours",
+            Int,
+            |c| some(c.log_defaults.segment_ms / HOUR_MS),
+            "Default segment.ms of topics, in hours (log.roll.ms wins).",
+        ),
+        key(
+            "log.retention.ms",
+            Long,
+            |_| None,
+            "Default retention.ms of topics.",
+        ),
+        key(
+            "log.retention.minutes",
+            Int,
+            |_| None,
+            "Default retention.ms of topics, in minutes (log.retention.ms wins).",
+        ),
+        key(
+            "log.retention.hours",
+            Int,
+            |c| some(c.log_defaults.retention_ms / HOUR_MS),
+            "Default retention.ms of topics, in hours (log.retention.ms and .minutes win).",
+        ),
+        key(
+            "log.retention.bytes",
+            Long,
+            |c| some(c.log_defaults.retention_bytes),
+            "Default retention.bytes of topics.",
+        ),
+        key(
+            "log.retention.check.interval.ms",
+            Long,
+            |c| some(c.log_retention_check_interval_ms),
+            "How often retention runs.",
+        ),
+        key(
+            "log.flush.interval.messages",
+            Long,
             |c| some(c.log_defaults.flush_messages.min(i64::MAX as u64)),
-            "Default flush.messages of topics."),
-        key("log.flush.interval.ms", Long, |_| None, "Default flush.ms of topics."),
-        key("log.flush.scheduler.interval.ms", Long, |c| some(c.log_flush_scheduler_interval_ms),
-            "How often the flush.ms policy is checked."),
-        key("producer.id.expiration.ms", Int, |c| some(c.log_defaults.producer_id_expiration_ms),
-            "Forget an idempotent producer's state after this long without appends."),
-        key("log.index.interval.bytes", Int, |c| some(c.log_defaults.index_interval_bytes),
-            "Default index.interval.bytes of topics."),
-        key("log.message.timestamp.type", String,
+            "Default flush.messages of topics.",
+        ),
+        key(
+            "log.flush.interval.ms",
+            Long,
+            |_| None,
+            "Default flush.ms of topics.",
+        ),
+        key(
+            "log.flush.scheduler.interval.ms",
+            Long,
+            |c| some(c.log_flush_scheduler_interval_ms),
+            "How often the flush.ms policy is checked.",
+        ),
+        key(
+            "producer.id.expiration.ms",
+            Int,
+            |c| some(c.log_defaults.producer_id_expiration_ms),
+            "Forget an idempotent producer's state after this long without appends.",
+        ),
+        key(
+            "log.index.interval.bytes",
+            Int,
+            |c| some(c.log_defaults.index_interval_bytes),
+            "Default index.interval.bytes of topics.",
+        ),
+        key(
+            "log.message.timestamp.type",
+            String,
             |c| running_value(&c.log_defaults, "message.timestamp.type"),
-            "Default message.timestamp.type of topics."),
-        key("log.cleanup.policy", List, |c| cleanup_policy(&c.log_defaults),
-            "Default cleanup.policy of topics."),
-        key("log.cleaner.backoff.ms", Long, |c| some(c.log_cleaner_backoff_ms),
-            "Pause between cleaner passes over compacted partitions."),
-        key("log.cleaner.delete.retention.ms", Long, |c| some(c.log_defaults.delete_retention_ms),
-            "Default delete.retention.ms of topics."),
-        key("log.cleaner.min.cleanable.ratio", Double,
+            "Default message.timestamp.type of topics.",
+        ),
+        key(
+            "log.cleanup.policy",
+            List,
+            |c| cleanup_policy(&c.log_defaults),
+            "Default cleanup.policy of topics.",
+        ),
+        key(
+            "log.cleaner.backoff.ms",
+            Long,
+            |c| some(c.log_cleaner_backoff_ms),
+            "Pause between cleaner passes over compacted partitions.",
+        ),
+        key(
+            "log.cleaner.delete.retention.ms",
+            Long,
+            |c| some(c.log_defaults.delete_retention_ms),
+            "Default delete.retention.ms of topics.",
+        ),
+        key(
+            "log.cleaner.min.cleanable.ratio",
+            Double,
             |c| some(java_double(c.log_defaults.min_cleanable_dirty_ratio)),
-            "Default min.cleanable.dirty.ratio of topics."),
-        key("log.cleaner.min.compaction.lag.ms", Long, |c| some(c.log_defaults.min_compaction_lag_ms),
-            "Default min.compaction.lag.ms of topics."),
-        key("log.cleaner.max.compaction.lag.ms", Long, |c| some(c.log_defaults.max_compaction_lag_ms),
-            "Default max.compaction.lag.ms of topics."),
-        key("offsets.topic.num.partitions", Int, |c| some(c.groups.offsets_topic_num_partitions),
-            "Partitions of __consumer_offsets."),
-        key("offsets.topic.segment.bytes", Int, |c| some(c.groups.offsets_topic_segment_bytes),
-            "Segment size of __consumer_offsets."),
-        key("offsets.retention.minutes", Int, |c| some(c.groups.offsets_retention_ms / 60_000),
-            "Offsets of groups without members expire after this long."),
-        key("offsets.retention.ms", Long, |_| None,
-            "Like offsets.retention.minutes, in milliseconds (gregor's own; wins)."),
-        key("offset.metadata.max.bytes", Int, |c| some(c.groups.offset_metadata_max_bytes),
-            "Longest offset commit metadata."),
-        key("group.initial.rebalance.delay.ms", Int, |c| some(c.groups.initial_rebalance_delay_ms),
-            "Wait for more members before the first rebalance of a new group."),
-        key("group.min.session.timeout.ms", Int, |c| some(c.groups.min_session_timeout_ms),
-            "Smallest classic group session timeout."),
-        key("group.max.session.timeout.ms", Int, |c| some(c.groups.max_session_timeout_ms),
-            "Largest classic group session timeout."),
-        key("group.consumer.session.timeout.ms", Int,
+            "Default min.cleanable.dirty.ratio of topics.",
+        ),
+        key(
+            "log.cleaner.min.compaction.lag.ms",
+            Long,
+            |c| some(c.log_defaults.min_compaction_lag_ms),
+            "Default min.compaction.lag.ms of topics.",
+        ),
+        key(
+            "log.cleaner.max.compaction.lag.ms",
+            Long,
+            |c| some(c.log_defaults.max_compaction_lag_ms),
+            "Default max.compaction.lag.ms of topics.",
+        ),
+        key(
+            "offsets.topic.num.partitions",
+            Int,
+            |c| some(c.groups.offsets_topic_num_partitions),
+            "Partitions of __consumer_offsets.",
+        ),
+        key(
+            "offsets.topic.segment.bytes",
+            Int,
+            |c| some(c.groups.offsets_topic_segment_bytes),
+            "Segment size of __consumer_offsets.",
+        ),
+        key(
+            "offsets.retention.minutes",
+            Int,
+            |c| some(c.groups.offsets_retention_ms / 60_000),
+            "Offsets of groups without members expire after this long.",
+        ),
+        key(
+            "offsets.retention.ms",
+            Long,
+            |_| None,
+            "Like offsets.retention.minutes, in milliseconds (gregor's own; wins).",
+        ),
+        key(
+            "offset.metadata.max.bytes",
+            Int,
+            |c| some(c.groups.offset_metadata_max_bytes),
+            "Longest offset commit metadata.",
+        ),
+        key(
+            "group.initial.rebalance.delay.ms",
+            Int,
+            |c| some(c.groups.initial_rebalance_delay_ms),
+            "Wait for more members before the first rebalance of a new group.",
+        ),
+        key(
+            "group.min.session.timeout.ms",
+            Int,
+            |c| some(c.groups.min_session_timeout_ms),
+            "Smallest classic group session timeout.",
+        ),
+        key(
+            "group.max.session.timeout.ms",
+            Int,
+            |c| some(c.groups.max_session_timeout_ms),
+            "Largest classic group session timeout.",
+        ),
+        key(
+            "group.consumer.session.timeout.ms",
+            Int,
             |c| some(c.groups.consumer_session_timeout_ms),
-            "KIP-848 member session timeout."),
-        key("group.consumer.heartbeat.interval.ms", Int,
+            "KIP-848 member session timeout.",
+        ),
+        key(
+            "group.consumer.heartbeat.interval.ms",
+            Int,
             |c| some(c.groups.consumer_heartbeat_interval_ms),
-            "KIP-848 heartbeat interval."),
-        key("transaction.state.log.num.partitions", Int, |c| some(c.txn.num_partitions),
-            "Partitions of __transaction_state."),
-        key("transaction.state.log.segment.bytes", Int, |c| some(c.txn.segment_bytes),
-            "Segment size of __transaction_state."),
-        key("transaction.max.timeout.ms", Int, |c| some(c.txn.max_timeout_ms),
-            "Largest transaction.timeout.ms a producer may ask for."),
+            "KIP-848 heartbeat interval.",
+        ),
+        key(
+            "transaction.state.log.num.partitions",
+            Int,
+            |c| some(c.txn.num_partitions),
+            "Partitions of __transaction_state.",
+        ),
+        key(
+            "transaction.state.log.segment.bytes",
+            Int,
+            |c| some(c.txn.segment_bytes),
+            "Segment size of __transaction_state.",
+        ),
+        key(
+            "transaction.max.timeout.ms",
+            Int,
+            |c| some(c.txn.max_timeout_ms),
+            "Largest transaction.timeout.ms a producer may ask for.",
+        ),
     ]
 };
 
 /// Doc of keys gregor accepts from Kafka configs without acting on them.
-const UNUSED_DOC: &str = "Accepted for compatibility with Kafka configurations; not used by gregor.";
+const UNUSED_DOC: &str =
+    "Accepted for compatibility with Kafka configurations; not used by gregor.";
 
 /// This broker's settings: every property gregor reads, plus the accepted
 /// but unused Kafka properties that were set. All are read-only (they come
@@ -513,7 +702,10 @@ mod tests {
 
     #[test]
     fn override_then_static_broker_then_default() {
-        let b = broker(&[("log.retention.hours", "2"), ("log.segment.bytes", "1048576")]);
+        let b = broker(&[
+            ("log.retention.hours", "2"),
+            ("log.segment.bytes", "1048576"),
+        ]);
         let overrides: BTreeMap<String, String> =
             [("retention.ms".to_string(), " 1000 ".to_string())].into();
         let entries = describe_topic(&b, &overrides);
@@ -594,9 +786,15 @@ mod tests {
         let adv = entry(&entries, "advertised.listeners");
         assert_eq!(adv.value.as_deref(), Some("PLAINTEXT://127.0.0.1:9999"));
         assert_eq!(adv.source, ConfigSource::Default);
-        assert_eq!(entry(&entries, "log.retention.hours").value.as_deref(), Some("168"));
+        assert_eq!(
+            entry(&entries, "log.retention.hours").value.as_deref(),
+            Some("168")
+        );
         assert_eq!(entry(&entries, "log.retention.ms").value, None);
-        assert_eq!(entry(&entries, "process.roles").source, ConfigSource::StaticBroker);
+        assert_eq!(
+            entry(&entries, "process.roles").source,
+            ConfigSource::StaticBroker
+        );
         assert!(entries.iter().all(|e| e.read_only && !e.sensitive));
     }
 

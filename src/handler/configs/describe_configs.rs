@@ -36,9 +36,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: DescribeConfigsRequest) -
                     result.configs = entries
                         .iter()
                         .filter(|e| wanted(resource, &e.name))
-                        .map(|e| {
-                            encode(e, request.include_synonyms, request.include_documentation)
-                        })
+                        .map(|e| encode(e, request.include_synonyms, request.include_documentation))
                         .collect();
                 }
                 Err(e) => {
