@@ -62,7 +62,7 @@ def test_create_topic_configs_enforced(broker):
     """Topic configs given to CreateTopics take effect on the topic's log:
     max.message.bytes refuses a larger batch (MESSAGE_TOO_LARGE) and
     message.timestamp.type=LogAppendTime stamps records with the broker's clock.
-    (DescribeConfigs, which would show the values, is issue #5.)"""
+    (test_configs.py reads them back through DescribeConfigs.)"""
     topic = helpers.unique_topic("adm-cfg")
     create_topic(broker.bootstrap, topic, 1, config={"max.message.bytes": "2000",
                                                      "message.timestamp.type": "LogAppendTime",

@@ -112,11 +112,16 @@ pub struct BrokerConfig {
     pub txn: crate::txn::coordinator::TxnConfig,
     /// Keys given in the file or flags that gregor accepted but does not act on.
     pub ignored_keys: Vec<String>,
+    /// Every property given explicitly (file, `KAFKA_*` environment, flags;
+    /// the later of two wins), values trimmed. DescribeConfigs reports a key
+    /// found here as STATIC_BROKER_CONFIG and one missing as DEFAULT_CONFIG,
+    /// and topics list the `log.*` keys found here as synonyms.
+    pub explicit: BTreeMap<String, String>,
 }
 
 /// Keys Kafka knows that gregor accepts without acting on them (yet): they are
 /// logged at start so a copied Kafka config never stops the broker.
-const ACCEPTED_UNUSED_KEYS: &[&str] = &[
+pub const ACCEPTED_UNUSED_KEYS: &[&str] = &[
     "process.roles",
     "controller.listener.names",
     "controller.quorum.voters",
@@ -460,6 +465,10 @@ impl BrokerConfig {
             }
         }
         cfg.ignored_keys = ignored_keys;
+        cfg.explicit = props
+            .iter()
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect();
         Ok(cfg)
     }
 
@@ -535,6 +544,7 @@ impl Default for BrokerConfig {
             groups: crate::group::GroupConfig::default(),
             txn: Default::default(),
             ignored_keys: Vec::new(),
+            explicit: BTreeMap::new(),
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod alloc;
 pub mod broker;
 pub mod cluster;
 pub mod config;
+pub mod config_describe;
 pub mod config_env;
 pub mod ephemeral;
 pub mod error;

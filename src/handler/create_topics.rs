@@ -17,10 +17,6 @@ use crate::broker::Broker;
 
 pub const SPEC: ApiSpec = ApiSpec::new(ApiKey::CreateTopics, 2, 7);
 
-/// `config_source` values of DescribeConfigs/CreateTopics.
-const SOURCE_TOPIC_CONFIG: i8 = 1;
-const SOURCE_DEFAULT_CONFIG: i8 = 5;
-
 pub async fn handle(ctx: &RequestContext<'_>, request: CreateTopicsRequest) -> Outcome {
     let mut seen = HashSet::new();
     let duplicates: HashSet<String> = request
@@ -169,45 +165,21 @@ fn validate_assignments(
     Ok((topic.assignments.len() as i32, rf as i16))
 }
 
-/// The configs a new topic runs with: its own overrides plus the main defaults.
+/// The configs a new topic runs with, with their sources: the same entries
+/// DescribeConfigs gives for the topic (CreateTopics v5+ carries them).
 fn describe_configs(
     broker: &Broker,
     overrides: &BTreeMap<String, String>,
 ) -> Vec<CreatableTopicConfigs> {
-    let d = &broker.config.log_defaults;
-    let defaults = [
-        ("cleanup.policy", "delete".to_string()),
-        ("retention.ms", d.retention_ms.to_string()),
-        ("retention.bytes", d.retention_bytes.to_string()),
-        ("segment.bytes", d.segment_bytes.to_string()),
-        ("segment.ms", d.segment_ms.to_string()),
-        ("max.message.bytes", d.max_message_bytes.to_string()),
-        (
-            "message.timestamp.type",
-            match d.message_timestamp_type {
-                crate::log::TimestampType::LogAppendTime => "LogAppendTime".to_string(),
-                _ => "CreateTime".to_string(),
-            },
-        ),
-    ];
-    let mut out: Vec<CreatableTopicConfigs> = overrides
-        .iter()
-        .map(|(k, v)| {
+    crate::config_describe::describe_topic(&broker.config, overrides)
+        .into_iter()
+        .map(|e| {
             CreatableTopicConfigs::default()
-                .with_name(StrBytes::from_string(k.clone()))
-                .with_value(Some(StrBytes::from_string(v.clone())))
-                .with_config_source(SOURCE_TOPIC_CONFIG)
+                .with_name(StrBytes::from_string(e.name))
+                .with_value(e.value.map(StrBytes::from_string))
+                .with_read_only(e.read_only)
+                .with_config_source(e.source as i8)
+                .with_is_sensitive(e.sensitive)
         })
-        .collect();
-    for (k, v) in defaults {
-        if !overrides.contains_key(k) {
-            out.push(
-                CreatableTopicConfigs::default()
-                    .with_name(StrBytes::from_static_str(k))
-                    .with_value(Some(StrBytes::from_string(v)))
-                    .with_config_source(SOURCE_DEFAULT_CONFIG),
-            );
-        }
-    }
-    out
+        .collect()
 }

@@ -7,6 +7,7 @@
 //! request that cannot be decoded or is not supported closes the connection.
 
 pub mod api_versions;
+pub mod configs;
 pub mod create_topics;
 pub mod delete_topics;
 pub mod describe_cluster;
@@ -75,6 +76,9 @@ pub const SUPPORTED_APIS: &[ApiSpec] = &[
     create_topics::SPEC,
     delete_topics::SPEC,
     describe_cluster::SPEC,
+    configs::describe_configs::SPEC,
+    configs::alter_configs::SPEC,
+    configs::incremental_alter_configs::SPEC,
     find_coordinator::SPEC,
     group::offset_commit::SPEC,
     group::offset_fetch::SPEC,
@@ -187,6 +191,11 @@ pub async fn handle_frame(
         RequestKind::CreateTopics(r) => create_topics::handle(&ctx, r).await,
         RequestKind::DeleteTopics(r) => delete_topics::handle(&ctx, r).await,
         RequestKind::DescribeCluster(r) => describe_cluster::handle(&ctx, r),
+        RequestKind::DescribeConfigs(r) => configs::describe_configs::handle(&ctx, r).await,
+        RequestKind::AlterConfigs(r) => configs::alter_configs::handle(&ctx, r).await,
+        RequestKind::IncrementalAlterConfigs(r) => {
+            configs::incremental_alter_configs::handle(&ctx, r).await
+        }
         RequestKind::FindCoordinator(r) => find_coordinator::handle(&ctx, r).await,
         RequestKind::OffsetCommit(r) => group::offset_commit::handle(&ctx, r).await,
         RequestKind::OffsetFetch(r) => group::offset_fetch::handle(&ctx, r).await,
