@@ -62,7 +62,21 @@ def test_min_insync_replicas_refuses_acks_all_but_not_acks_1(broker):
         results[acks] = errs[0]
     assert results["all"] is not None and results["all"].code() == KafkaError.NOT_ENOUGH_REPLICAS, results
     assert results["1"] is None, results
-    summary("min.insync.replicas=2 on one node: acks=all -> %s; acks=1 -> delivered" % results["all"].name())
+    # Lowered at runtime (IncrementalAlterConfigs), acks=all goes through.
+    from confluent_kafka.admin import (AlterConfigOpType, ConfigEntry, ConfigResource,
+                                       ResourceType)
+    res = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[
+        ConfigEntry("min.insync.replicas", "1", incremental_operation=AlterConfigOpType.SET)])
+    admin = clients.ck_admin(broker.bootstrap)
+    for f in admin.incremental_alter_configs([res]).values():
+        f.result(10)
+    p = clients.ck_producer(broker.bootstrap, acks="all", **{"message.timeout.ms": 3000, "retries": 0})
+    errs = []
+    p.produce(topic, value=b"v", on_delivery=lambda err, msg: errs.append(err))
+    p.flush(15)
+    assert errs == [None], errs
+    summary("min.insync.replicas=2 on one node: acks=all -> %s; acks=1 -> delivered; after altering it "
+            "to 1, acks=all delivered" % results["all"].name())
 
 
 def test_ephemeral_mode_keeps_nothing_after_exit(tmp_path):

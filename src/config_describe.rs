@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 
 use crate::config::{BrokerConfig, ACCEPTED_UNUSED_KEYS};
 use crate::log::{LogConfig, TimestampType};
+use crate::record::Compression;
 use crate::topic_config::{self, ConfigType, TopicConfigDef, TOPIC_CONFIGS};
 
 /// `config_source` of DescribeConfigs and CreateTopics (Kafka's `ConfigSource`).
@@ -187,6 +188,16 @@ fn running_value(c: &LogConfig, key: &str) -> Option<String> {
         "min.compaction.lag.ms" => c.min_compaction_lag_ms.to_string(),
         "max.compaction.lag.ms" => c.max_compaction_lag_ms.to_string(),
         "min.cleanable.dirty.ratio" => java_double(c.min_cleanable_dirty_ratio),
+        "min.insync.replicas" => c.min_insync_replicas.to_string(),
+        "compression.type" => match c.compression {
+            None => "producer",
+            Some(Compression::None) => "uncompressed",
+            Some(Compression::Gzip) => "gzip",
+            Some(Compression::Snappy) => "snappy",
+            Some(Compression::Lz4) => "lz4",
+            Some(Compression::Zstd) => "zstd",
+        }
+        .to_string(),
         "message.timestamp.type" => match c.message_timestamp_type {
             TimestampType::LogAppendTime => "LogAppendTime".to_string(),
             _ => "CreateTime".to_string(),
@@ -735,7 +746,7 @@ mod tests {
     }
 
     #[test]
-    fn keys_gregor_does_not_enforce_still_follow_broker_synonyms() {
+    fn broker_synonyms_reach_topic_values() {
         let b = broker(&[
             ("min.insync.replicas", "2"),
             ("compression.type", "zstd"),
