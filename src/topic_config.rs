@@ -108,7 +108,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         Kind::OneOf(&["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]),
         String, "producer", [syn("compression.type", "producer")],
         "Final compression of the topic's batches; producer keeps the codec the producer chose."),
-    def!("compression.gzip.level", Kind::Long(1), Int, "-1", [syn("compression.gzip.level", "-1")],
+    def!("compression.gzip.level", Kind::Long(-1), Int, "-1", [syn("compression.gzip.level", "-1")],
         "Compression level when compression.type is gzip."),
     def!("compression.lz4.level", Kind::Long(1), Int, "9", [syn("compression.lz4.level", "9")],
         "Compression level when compression.type is lz4."),
