@@ -352,9 +352,11 @@ pub fn run(args: &ConsumerArgs) -> Result<(), String> {
         }
     };
     let group = match (args.group.as_deref(), props.get("group.id")) {
-        (Some(a), Some(b)) if a != b => return Err(format!(
+        (Some(a), Some(b)) if a != b => {
+            return Err(format!(
             "The group ids provided in different places (--group {a}, group.id {b}) do not match."
-        )),
+        ))
+        }
         (a, b) => a.or(b).map(str::to_string),
     };
     let reset = if args.from_beginning {
