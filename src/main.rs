@@ -58,8 +58,19 @@ enum Command {
         #[arg(long, default_value_t = 5000)]
         timeout_ms: u64,
     },
-    /// Create, list, describe or delete topics (kafka-topics.sh's flags).
+    /// Create, list, describe, alter or delete topics (kafka-topics.sh's flags).
     Topics(gregor::tools::topics::TopicsArgs),
+    /// Produce stdin lines to a topic (kafka-console-producer.sh's flags).
+    ConsoleProducer(gregor::tools::console_producer::ProducerArgs),
+    /// Print a topic's records (kafka-console-consumer.sh's flags).
+    ConsoleConsumer(gregor::tools::console_consumer::ConsumerArgs),
+    /// List, describe, delete consumer groups and reset their offsets
+    /// (kafka-consumer-groups.sh's flags).
+    ConsumerGroups(gregor::tools::consumer_groups::ConsumerGroupsArgs),
+    /// Describe or alter topic and broker configs (kafka-configs.sh's flags).
+    Configs(gregor::tools::configs::ConfigsArgs),
+    /// Print each broker's API versions (kafka-broker-api-versions.sh).
+    BrokerApiVersions(gregor::tools::broker_api_versions::BrokerApiVersionsArgs),
 }
 
 /// Kafka's script names for the built-in tools: `kafka-topics.sh --list ...` runs
@@ -70,10 +81,37 @@ fn tool_for_program_name() -> Option<&'static str> {
         .file_name()?
         .to_str()?
         .to_string();
-    match name.trim_end_matches(".sh") {
-        "kafka-topics" => Some("topics"),
-        _ => None,
+    gregor::tools::tool_for_script(&name)
+}
+
+/// Prints a tool's lines, or its error on stderr with exit status 1.
+fn finish(result: Result<Vec<String>, String>) -> ExitCode {
+    match result {
+        Ok(lines) => {
+            for l in lines {
+                println!("{l}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("Error: {e}");
+            ExitCode::FAILURE
+        }
     }
+}
+
+/// Runs a tool subcommand; None for the broker itself and `health`.
+fn run_tool(command: &Command) -> Option<ExitCode> {
+    use gregor::tools;
+    Some(match command {
+        Command::Topics(a) => finish(tools::topics::run(a)),
+        Command::ConsoleProducer(a) => finish(tools::console_producer::run(a).map(|()| vec![])),
+        Command::ConsoleConsumer(a) => finish(tools::console_consumer::run(a).map(|()| vec![])),
+        Command::ConsumerGroups(a) => finish(tools::consumer_groups::run(a)),
+        Command::Configs(a) => finish(tools::configs::run(a)),
+        Command::BrokerApiVersions(a) => finish(tools::broker_api_versions::run(a)),
+        Command::Health { .. } => return None,
+    })
 }
 
 fn main() -> ExitCode {
@@ -94,19 +132,8 @@ fn main() -> ExitCode {
         }
         None => Args::parse(),
     };
-    if let Some(Command::Topics(t)) = &args.command {
-        return match gregor::tools::topics::run(t) {
-            Ok(lines) => {
-                for l in lines {
-                    println!("{l}");
-                }
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("Error: {e}");
-                ExitCode::FAILURE
-            }
-        };
+    if let Some(code) = args.command.as_ref().and_then(run_tool) {
+        return code;
     }
     if let Some(Command::Health {
         bootstrap_server,

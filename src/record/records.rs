@@ -33,6 +33,24 @@ pub struct Record<'a> {
     pub headers: &'a [u8],
 }
 
+impl<'a> Record<'a> {
+    /// The headers as (key, value) pairs; a `None` value is a null header value.
+    pub fn header_pairs(&self) -> Result<Vec<(&'a [u8], Option<&'a [u8]>)>, RecordError> {
+        let mut c = Cursor {
+            buf: self.headers,
+            pos: 0,
+        };
+        let mut out = Vec::with_capacity(self.headers_count.max(0) as usize);
+        for _ in 0..self.headers_count {
+            let key = c
+                .nullable_bytes()?
+                .ok_or(RecordError::MalformedRecord("null header key"))?;
+            out.push((key, c.nullable_bytes()?));
+        }
+        Ok(out)
+    }
+}
+
 struct Cursor<'a> {
     buf: &'a [u8],
     pos: usize,

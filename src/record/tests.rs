@@ -235,6 +235,11 @@ fn compressed_batches_iterate() {
         assert_eq!(got[2].key, Some(&b""[..]));
         assert_eq!(got[2].value, Some(&b"value-two"[..]));
         assert_eq!(got[2].headers_count, 2);
+        assert_eq!(
+            got[2].header_pairs().unwrap(),
+            vec![(&b"h"[..], None), (&b"h2"[..], Some(&b"x"[..]))]
+        );
+        assert_eq!(got[0].header_pairs().unwrap(), vec![]);
     }
 }
 

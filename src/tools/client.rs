@@ -1,12 +1,13 @@
 //! A minimal blocking Kafka client for the built-in tools: one connection, one
-//! request at a time, the versions picked from the broker's ApiVersions. The tools
-//! talk to one broker (gregor runs as a single node), so no metadata routing.
+//! request at a time, the versions picked from the broker's ApiVersions.
+//! Routing to partition leaders and group coordinators is in `session.rs`.
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader,
 };
@@ -15,33 +16,59 @@ use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Message, Str
 /// Largest response accepted, in bytes.
 const MAX_RESPONSE_BYTES: usize = 100 << 20;
 
+/// One line of the broker's ApiVersions answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiRange {
+    pub key: i16,
+    pub min: i16,
+    pub max: i16,
+}
+
 pub struct Client {
     stream: TcpStream,
     correlation: i32,
-    /// (api key, broker's max version)
-    versions: Vec<(i16, i16)>,
+    versions: Vec<ApiRange>,
+    /// The `host:port` this client connected to.
+    pub address: String,
 }
 
 impl Client {
+    /// Connects to the first reachable address of a comma-separated bootstrap list.
     pub fn connect(bootstrap: &str, timeout: Duration) -> Result<Client, String> {
-        let addr = bootstrap
+        let mut last = format!("no address in {bootstrap:?}");
+        for one in bootstrap
             .split(',')
-            .next()
-            .unwrap_or(bootstrap)
-            .trim()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            match Client::connect_one(one, timeout) {
+                Ok(c) => return Ok(c),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// Connects to one `host:port` and reads its ApiVersions.
+    pub fn connect_one(address: &str, timeout: Duration) -> Result<Client, String> {
+        let addr = address
             .to_socket_addrs()
-            .map_err(|e| format!("cannot resolve {bootstrap}: {e}"))?
+            .map_err(|e| format!("cannot resolve {address}: {e}"))?
             .next()
-            .ok_or_else(|| format!("{bootstrap} resolves to nothing"))?;
+            .ok_or_else(|| format!("{address} resolves to nothing"))?;
         let stream = TcpStream::connect_timeout(&addr, timeout)
-            .map_err(|e| format!("connect {addr}: {e}"))?;
+            .map_err(|e| format!("connect {address}: {e}"))?;
         stream
             .set_read_timeout(Some(timeout))
+            .map_err(|e| e.to_string())?;
+        stream
+            .set_write_timeout(Some(timeout))
             .map_err(|e| e.to_string())?;
         let mut c = Client {
             stream,
             correlation: 0,
             versions: Vec::new(),
+            address: address.to_string(),
         };
         let r: ApiVersionsResponse =
             c.call_at(ApiKey::ApiVersions, 0, &ApiVersionsRequest::default())?;
@@ -51,20 +78,53 @@ impl Client {
         c.versions = r
             .api_keys
             .iter()
-            .map(|k| (k.api_key, k.max_version))
+            .map(|k| ApiRange {
+                key: k.api_key,
+                min: k.min_version,
+                max: k.max_version,
+            })
             .collect();
         Ok(c)
     }
 
+    /// The broker's ApiVersions, as it sent them.
+    pub fn api_versions(&self) -> &[ApiRange] {
+        &self.versions
+    }
+
+    /// Whether the broker advertises `key` at all.
+    pub fn supports(&self, key: ApiKey) -> bool {
+        self.versions.iter().any(|r| r.key == key as i16)
+    }
+
     /// The highest version both sides speak.
     pub fn version_for<Req: Message>(&self, key: ApiKey) -> Result<i16, String> {
-        let broker_max = self
+        self.version_capped::<Req>(key, i16::MAX)
+    }
+
+    /// The highest version both sides speak, at most `cap`.
+    fn version_capped<Req: Message>(&self, key: ApiKey, cap: i16) -> Result<i16, String> {
+        let r = self
             .versions
             .iter()
-            .find(|(k, _)| *k == key as i16)
-            .map(|(_, v)| *v)
-            .ok_or_else(|| format!("the broker does not support {key:?}"))?;
-        Ok(broker_max.min(Req::VERSIONS.max))
+            .find(|r| r.key == key as i16)
+            .ok_or_else(|| {
+                format!(
+                    "the broker does not support {key:?} (API key {})",
+                    key as i16
+                )
+            })?;
+        let v = r.max.min(Req::VERSIONS.max).min(cap);
+        if v < r.min.max(Req::VERSIONS.min) {
+            return Err(format!(
+                "no common version of {key:?}: broker {}..{}, client {}..{}",
+                r.min,
+                r.max,
+                Req::VERSIONS.min,
+                Req::VERSIONS.max.min(cap)
+            ));
+        }
+        Ok(v)
     }
 
     /// Sends `req` at the best common version.
@@ -73,14 +133,53 @@ impl Client {
         Req: Encodable + HeaderVersion + Message,
         Resp: Decodable + HeaderVersion,
     {
-        let version = self.version_for::<Req>(key)?;
+        self.call_capped(key, i16::MAX, req)
+    }
+
+    /// Sends `req` at the best common version not above `cap` (for requests whose
+    /// newer versions change shape, e.g. Produce and Fetch name topics by id from v13).
+    pub fn call_capped<Req, Resp>(
+        &mut self,
+        key: ApiKey,
+        cap: i16,
+        req: &Req,
+    ) -> Result<Resp, String>
+    where
+        Req: Encodable + HeaderVersion + Message,
+        Resp: Decodable + HeaderVersion,
+    {
+        let version = self.version_capped::<Req>(key, cap)?;
         self.call_at(key, version, req)
     }
 
-    fn call_at<Req, Resp>(&mut self, key: ApiKey, version: i16, req: &Req) -> Result<Resp, String>
+    /// Sends `req` at exactly `version`.
+    pub fn call_at<Req, Resp>(
+        &mut self,
+        key: ApiKey,
+        version: i16,
+        req: &Req,
+    ) -> Result<Resp, String>
     where
         Req: Encodable + HeaderVersion,
         Resp: Decodable + HeaderVersion,
+    {
+        self.send(key, version, req)?;
+        self.receive(key, version)
+    }
+
+    /// Sends a request the broker does not answer (Produce with acks=0), at the best
+    /// common version not above `cap`.
+    pub fn send_only<Req>(&mut self, key: ApiKey, cap: i16, req: &Req) -> Result<(), String>
+    where
+        Req: Encodable + HeaderVersion + Message,
+    {
+        let version = self.version_capped::<Req>(key, cap)?;
+        self.send(key, version, req)
+    }
+
+    fn send<Req>(&mut self, key: ApiKey, version: i16, req: &Req) -> Result<(), String>
+    where
+        Req: Encodable + HeaderVersion,
     {
         self.correlation += 1;
         let header = RequestHeader::default()
@@ -99,11 +198,17 @@ impl Client {
         buf[..4].copy_from_slice(&len.to_be_bytes());
         self.stream
             .write_all(&buf)
-            .map_err(|e| format!("send: {e}"))?;
+            .map_err(|e| format!("send to {}: {e}", self.address))
+    }
+
+    fn receive<Resp>(&mut self, key: ApiKey, version: i16) -> Result<Resp, String>
+    where
+        Resp: Decodable + HeaderVersion,
+    {
         let mut len = [0u8; 4];
         self.stream
             .read_exact(&mut len)
-            .map_err(|e| format!("read: {e}"))?;
+            .map_err(|e| format!("read from {}: {e}", self.address))?;
         let len = usize::try_from(i32::from_be_bytes(len))
             .ok()
             .filter(|l| *l <= MAX_RESPONSE_BYTES)
@@ -111,7 +216,7 @@ impl Client {
         let mut body = vec![0u8; len];
         self.stream
             .read_exact(&mut body)
-            .map_err(|e| format!("read: {e}"))?;
+            .map_err(|e| format!("read from {}: {e}", self.address))?;
         let mut bytes = Bytes::from(body);
         let h = ResponseHeader::decode(&mut bytes, Resp::header_version(version))
             .map_err(|e| format!("decode header: {e}"))?;
@@ -122,5 +227,25 @@ impl Client {
             ));
         }
         Resp::decode(&mut bytes, version).map_err(|e| format!("decode {key:?}: {e}"))
+    }
+}
+
+/// A Kafka error code as its name (`UnknownTopicOrPartition`), with the broker's
+/// message when it sent one.
+pub fn error_text(code: i16, message: Option<&str>) -> String {
+    let name = ResponseError::try_from_code(code)
+        .map_or_else(|| format!("error {code}"), |e| format!("{e:?}"));
+    match message {
+        Some(m) if !m.is_empty() => format!("{name}: {m}"),
+        _ => name,
+    }
+}
+
+/// `Err(error_text(..))` unless `code` is 0.
+pub fn check(code: i16, message: Option<&StrBytes>) -> Result<(), String> {
+    if code == 0 {
+        Ok(())
+    } else {
+        Err(error_text(code, message.map(|m| m.as_str())))
     }
 }

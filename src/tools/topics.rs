@@ -1,20 +1,23 @@
 //! `gregor topics` (also run as `kafka-topics.sh`): the flags compose files and
 //! init containers use with Kafka's tool — `--create [--if-not-exists]`, `--list`,
-//! `--describe`, `--delete [--if-exists]` — with the same output lines.
+//! `--describe`, `--delete [--if-exists]`, `--alter --partitions N` — with the same
+//! output lines.
 
 use std::time::Duration;
 
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{
-    ApiKey, CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
-    MetadataRequest, MetadataResponse, TopicName,
+    ApiKey, CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest,
+    CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, MetadataRequest,
+    MetadataResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::client::Client;
+use super::client::{error_text, Client};
 
 /// How long the broker may take to create or delete topics, in ms.
 const ADMIN_TIMEOUT_MS: i32 = 30_000;
@@ -31,6 +34,9 @@ pub struct TopicsArgs {
     pub describe: bool,
     #[arg(long)]
     pub delete: bool,
+    /// With --partitions N: grow the topic to N partitions (CreatePartitions).
+    #[arg(long)]
+    pub alter: bool,
     #[arg(long)]
     pub topic: Option<String>,
     #[arg(long)]
@@ -53,12 +59,21 @@ pub struct TopicsArgs {
 pub fn run(args: &TopicsArgs) -> Result<Vec<String>, String> {
     let mut client = Client::connect(&args.bootstrap_server, Duration::from_secs(30))?;
     let topic = || args.topic.clone().ok_or("--topic is required");
-    match (args.create, args.list, args.describe, args.delete) {
-        (true, false, false, false) => create(&mut client, args, &topic()?),
-        (false, true, false, false) => list(&mut client),
-        (false, false, true, false) => describe(&mut client, args.topic.as_deref()),
-        (false, false, false, true) => delete(&mut client, args, &topic()?),
-        _ => Err("exactly one of --create, --list, --describe, --delete is required".into()),
+    match (
+        args.create,
+        args.list,
+        args.describe,
+        args.delete,
+        args.alter,
+    ) {
+        (true, false, false, false, false) => create(&mut client, args, &topic()?),
+        (false, true, false, false, false) => list(&mut client),
+        (false, false, true, false, false) => describe(&mut client, args.topic.as_deref()),
+        (false, false, false, true, false) => delete(&mut client, args, &topic()?),
+        (false, false, false, false, true) => alter(&mut client, args, &topic()?),
+        _ => {
+            Err("exactly one of --create, --list, --describe, --delete, --alter is required".into())
+        }
     }
 }
 
@@ -110,6 +125,39 @@ fn create(client: &mut Client, args: &TopicsArgs, name: &str) -> Result<Vec<Stri
     }
 }
 
+fn alter(client: &mut Client, args: &TopicsArgs, name: &str) -> Result<Vec<String>, String> {
+    let count = args
+        .partitions
+        .ok_or("--alter needs --partitions (the only alteration kafka-topics.sh makes)")?;
+    if !client.supports(ApiKey::CreatePartitions) {
+        return Err(format!(
+            "the broker at {} does not support CreatePartitions (API key 37), which --alter --partitions needs",
+            client.address
+        ));
+    }
+    let req = CreatePartitionsRequest::default()
+        .with_topics(vec![CreatePartitionsTopic::default()
+            .with_name(TopicName(StrBytes::from_string(name.to_string())))
+            .with_count(count)
+            .with_assignments(None)])
+        .with_timeout_ms(ADMIN_TIMEOUT_MS);
+    let resp: CreatePartitionsResponse = client.call(ApiKey::CreatePartitions, &req)?;
+    let r = resp
+        .results
+        .first()
+        .ok_or("empty CreatePartitions response")?;
+    match r.error_code {
+        0 => Ok(vec![]),
+        code if code == ResponseError::UnknownTopicOrPartition.code() && args.if_exists => {
+            Ok(vec![])
+        }
+        code => Err(error_text(
+            code,
+            r.error_message.as_ref().map(|m| m.as_str()),
+        )),
+    }
+}
+
 fn list(client: &mut Client) -> Result<Vec<String>, String> {
     let md = metadata(client, None)?;
     let mut names: Vec<String> = md
@@ -137,9 +185,10 @@ fn describe(client: &mut Client, topic: Option<&str>) -> Result<Vec<String>, Str
         }
         let rf = t.partitions.first().map_or(0, |p| p.replica_nodes.len());
         out.push(format!(
-            "Topic: {name}\tTopicId: {}\tPartitionCount: {}\tReplicationFactor: {rf}\tConfigs: ",
+            "Topic: {name}\tTopicId: {}\tPartitionCount: {}\tReplicationFactor: {rf}\tConfigs: {}",
             t.topic_id,
-            t.partitions.len()
+            t.partitions.len(),
+            super::configs::topic_settings(client, &name)?
         ));
         let mut parts: Vec<_> = t.partitions.iter().collect();
         parts.sort_by_key(|p| p.partition_index);
@@ -185,14 +234,5 @@ fn delete(client: &mut Client, args: &TopicsArgs, name: &str) -> Result<Vec<Stri
             code,
             r.error_message.as_ref().map(|m| m.as_str()),
         )),
-    }
-}
-
-fn error_text(code: i16, message: Option<&str>) -> String {
-    let name = ResponseError::try_from_code(code)
-        .map_or_else(|| format!("error {code}"), |e| format!("{e:?}"));
-    match message {
-        Some(m) if !m.is_empty() => format!("{name}: {m}"),
-        _ => name,
     }
 }
