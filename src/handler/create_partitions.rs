@@ -106,7 +106,9 @@ async fn grow(
             &image.brokers.keys().copied().collect(),
             &existing,
             topic.count - have,
-            assignments.iter().map(|a| a.broker_ids.iter().map(|b| b.0).collect()),
+            assignments
+                .iter()
+                .map(|a| a.broker_ids.iter().map(|b| b.0).collect()),
         )?;
     }
     if validate_only {
@@ -199,12 +201,24 @@ mod tests {
     #[test]
     fn assignments_must_match_the_broker_set() {
         assert_eq!(check(&[1], &[1], 2, vec![vec![1], vec![1]]), None);
-        assert!(check(&[1], &[1], 2, vec![vec![1]]).unwrap().contains("only 1 assignment"));
-        assert!(check(&[1], &[1], 1, vec![vec![2]]).unwrap().contains("broker 2"));
-        assert!(check(&[1], &[1], 1, vec![vec![1, 1]]).unwrap().contains("more than once"));
-        assert!(check(&[1], &[1], 1, vec![vec![]]).unwrap().contains("empty"));
-        assert!(check(&[1, 2], &[1], 1, vec![vec![1, 2]]).unwrap().contains("2 replica(s)"));
-        assert!(check(&[1, 2], &[1], 1, vec![vec![2]]).unwrap().contains("differs"));
+        assert!(check(&[1], &[1], 2, vec![vec![1]])
+            .unwrap()
+            .contains("only 1 assignment"));
+        assert!(check(&[1], &[1], 1, vec![vec![2]])
+            .unwrap()
+            .contains("broker 2"));
+        assert!(check(&[1], &[1], 1, vec![vec![1, 1]])
+            .unwrap()
+            .contains("more than once"));
+        assert!(check(&[1], &[1], 1, vec![vec![]])
+            .unwrap()
+            .contains("empty"));
+        assert!(check(&[1, 2], &[1], 1, vec![vec![1, 2]])
+            .unwrap()
+            .contains("2 replica(s)"));
+        assert!(check(&[1, 2], &[1], 1, vec![vec![2]])
+            .unwrap()
+            .contains("differs"));
         assert_eq!(check(&[1, 2], &[1, 2], 1, vec![vec![2, 1]]), None);
     }
 }

@@ -26,7 +26,8 @@ pub async fn handle(ctx: &RequestContext<'_>, request: DeleteRecordsRequest) -> 
             .partitions
             .iter()
             .map(|p| {
-                let (low_watermark, error) = delete_one(ctx, name, internal, p.partition_index, p.offset);
+                let (low_watermark, error) =
+                    delete_one(ctx, name, internal, p.partition_index, p.offset);
                 DeleteRecordsPartitionResult::default()
                     .with_partition_index(p.partition_index)
                     .with_low_watermark(low_watermark)

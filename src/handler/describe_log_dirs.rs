@@ -31,7 +31,10 @@ pub async fn handle(ctx: &RequestContext<'_>, request: DescribeLogDirsRequest) -
     let mut by_topic: BTreeMap<String, Vec<DescribeLogDirsPartition>> = BTreeMap::new();
     for p in ctx.broker.replicas.all_partitions() {
         if let Some(w) = &wanted {
-            if !w.get(&*p.topic).is_some_and(|parts| parts.contains(&p.index)) {
+            if !w
+                .get(&*p.topic)
+                .is_some_and(|parts| parts.contains(&p.index))
+            {
                 continue;
             }
         }
@@ -64,7 +67,8 @@ pub async fn handle(ctx: &RequestContext<'_>, request: DescribeLogDirsRequest) -
     match nix::sys::statvfs::statvfs(&path) {
         Ok(s) => {
             let frag = u64::from(s.fragment_size());
-            let bytes = |blocks: u64| i64::try_from(blocks.saturating_mul(frag)).unwrap_or(i64::MAX);
+            let bytes =
+                |blocks: u64| i64::try_from(blocks.saturating_mul(frag)).unwrap_or(i64::MAX);
             result.total_bytes = bytes(u64::from(s.blocks()));
             result.usable_bytes = bytes(u64::from(s.blocks_available()));
         }

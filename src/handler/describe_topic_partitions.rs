@@ -50,7 +50,10 @@ pub async fn handle(ctx: &RequestContext<'_>, request: DescribeTopicPartitionsRe
             .collect()
     };
     let (cursor_topic, cursor_partition) = match &request.cursor {
-        Some(c) => (c.topic_name.0.as_str().to_string(), c.partition_index.max(0)),
+        Some(c) => (
+            c.topic_name.0.as_str().to_string(),
+            c.partition_index.max(0),
+        ),
         None => (String::new(), 0),
     };
     if request.cursor.is_some() && !all && !names.contains(&cursor_topic) {
@@ -97,7 +100,11 @@ pub async fn handle(ctx: &RequestContext<'_>, request: DescribeTopicPartitionsRe
             }
             continue;
         };
-        let start = if *name == cursor_topic { cursor_partition } else { 0 };
+        let start = if *name == cursor_topic {
+            cursor_partition
+        } else {
+            0
+        };
         let (entry, next) = describe(topic, start, remaining);
         remaining -= entry.partitions.len();
         response.topics.push(entry);
@@ -120,7 +127,9 @@ fn describe(
     start: i32,
     max: usize,
 ) -> (DescribeTopicPartitionsResponseTopic, Option<i32>) {
-    let from = usize::try_from(start).unwrap_or(0).min(topic.partitions.len());
+    let from = usize::try_from(start)
+        .unwrap_or(0)
+        .min(topic.partitions.len());
     let upto = topic.partitions.len().min(from.saturating_add(max));
     let partitions = topic.partitions[from..upto]
         .iter()

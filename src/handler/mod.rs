@@ -204,9 +204,7 @@ pub async fn handle_frame(
         RequestKind::DescribeLogDirs(r) => describe_log_dirs::handle(&ctx, r).await,
         RequestKind::OffsetForLeaderEpoch(r) => offset_for_leader_epoch::handle(&ctx, r).await,
         RequestKind::ElectLeaders(r) => elect_leaders::handle(&ctx, r).await,
-        RequestKind::DescribeTopicPartitions(r) => {
-            describe_topic_partitions::handle(&ctx, r).await
-        }
+        RequestKind::DescribeTopicPartitions(r) => describe_topic_partitions::handle(&ctx, r).await,
         RequestKind::FindCoordinator(r) => find_coordinator::handle(&ctx, r).await,
         RequestKind::OffsetCommit(r) => group::offset_commit::handle(&ctx, r).await,
         RequestKind::OffsetFetch(r) => group::offset_fetch::handle(&ctx, r).await,

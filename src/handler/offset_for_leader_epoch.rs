@@ -13,9 +13,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_for_leader_epoch_response::{
     EpochEndOffset, OffsetForLeaderTopicResult,
 };
-use kafka_protocol::messages::{
-    ApiKey, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse,
-};
+use kafka_protocol::messages::{ApiKey, OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
 use super::list_offsets::check_leader_epoch;
 use super::{ApiSpec, Outcome, RequestContext};
@@ -41,8 +39,9 @@ pub async fn handle(ctx: &RequestContext<'_>, request: OffsetForLeaderEpochReque
                 if let Err(code) = check_leader_epoch(&partition, p.current_leader_epoch) {
                     return out.with_error_code(code);
                 }
-                let (epoch, end) = partition
-                    .with_log(|log| log.end_offset_for_epoch(p.leader_epoch, partition.leader_epoch));
+                let (epoch, end) = partition.with_log(|log| {
+                    log.end_offset_for_epoch(p.leader_epoch, partition.leader_epoch)
+                });
                 out.with_leader_epoch(epoch).with_end_offset(end)
             })
             .collect();

@@ -35,10 +35,10 @@ use crate::record::{
     validate_batches, BatchHeader, RecordError,
 };
 pub use cleaner::{CleanStats, CleanerLimits, CLEANER_CHECKPOINT_FILE};
-pub use start_offset::{LOG_START_OFFSET_FILE, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
 use io::Faults;
 use recovery::RecoveryPoint;
 use segment::Segment;
+pub use start_offset::{LOG_START_OFFSET_FILE, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
 
 /// Default segment size before rolling: 1 GiB.
 pub const DEFAULT_SEGMENT_BYTES: u64 = 1024 * 1024 * 1024;

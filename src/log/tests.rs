@@ -987,7 +987,11 @@ fn crash_between_checkpoint_and_segment_deletion_is_completed_on_open() {
     fs::write(dir.path().join(LOG_START_OFFSET_FILE), "1 13\n").unwrap();
     let log = PartitionLog::open(dir.path(), cfg()).unwrap();
     assert_eq!(log.log_start_offset(), 13);
-    assert_eq!(log.segment_count(), 3, "segments 0 and 6 are wholly below 13");
+    assert_eq!(
+        log.segment_count(),
+        3,
+        "segments 0 and 6 are wholly below 13"
+    );
     assert!(!seg_path(dir.path(), 6, ".log").exists());
     assert!(seg_path(dir.path(), 12, ".log").exists());
     // A torn or foreign checkpoint is ignored (the segments still bound the start).
@@ -1010,7 +1014,10 @@ fn checkpointed_start_beyond_the_log_end_starts_an_empty_log_there() {
     let mut log = PartitionLog::open(dir.path(), cfg()).unwrap();
     assert_eq!((log.log_start_offset(), log.log_end_offset()), (40, 40));
     assert_eq!(log.segment_count(), 1);
-    assert_eq!(log.append(&simple_batch(1, 0), 5, 0).unwrap().base_offset, 40);
+    assert_eq!(
+        log.append(&simple_batch(1, 0), 5, 0).unwrap().base_offset,
+        40
+    );
 }
 
 #[test]
@@ -1030,7 +1037,11 @@ fn retention_never_moves_the_start_backwards() {
     assert_eq!(log.log_start_offset(), 24);
     drop(log);
     let log = PartitionLog::open(dir.path(), cfg()).unwrap();
-    assert_eq!(log.log_start_offset(), 24, "the older checkpoint (14) does not win");
+    assert_eq!(
+        log.log_start_offset(),
+        24,
+        "the older checkpoint (14) does not win"
+    );
 }
 
 #[test]
@@ -1098,9 +1109,17 @@ fn end_offset_for_epoch_follows_kafka_rules() {
     assert_eq!(log.leader_epochs(), &want);
     assert_eq!(log.end_offset_for_epoch(4, 4), (4, 21), "current epoch");
     assert_eq!(log.end_offset_for_epoch(3, 4), (3, 18));
-    assert_eq!(log.end_offset_for_epoch(2, 4), (1, 9), "unknown epoch between known");
+    assert_eq!(
+        log.end_offset_for_epoch(2, 4),
+        (1, 9),
+        "unknown epoch between known"
+    );
     assert_eq!(log.end_offset_for_epoch(1, 4), (1, 9));
-    assert_eq!(log.end_offset_for_epoch(0, 4), (0, 0), "below every known epoch");
+    assert_eq!(
+        log.end_offset_for_epoch(0, 4),
+        (0, 0),
+        "below every known epoch"
+    );
     assert_eq!(log.end_offset_for_epoch(5, 4), (-1, -1));
     assert_eq!(log.end_offset_for_epoch(-1, 4), (-1, -1));
     // A leader epoch newer than any batch counts as starting at the log end.
