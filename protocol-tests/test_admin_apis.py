@@ -11,7 +11,7 @@ from confluent_kafka.admin import NewPartitions
 
 import helpers
 from clients import ck_admin, ck_consumer, ck_producer, consume_confluent, create_topic, topic_partitions
-from helpers import compact_string, connect, i8, i32, roundtrip, string, uvarint
+from helpers import compact_string, connect, i8, i32, i64, roundtrip, string, uvarint
 
 API_DELETE_RECORDS = 21
 API_OFFSET_FOR_LEADER_EPOCH = 23
@@ -620,3 +620,92 @@ def test_elect_leaders_null_partitions_lists_topics_without_results(broker):
     topics = dict(r.compact_array(top))
     r.tagged_fields()
     assert topics[topic] == []
+
+
+# ---------------------------------------------------------------------------
+# Flexible versions no client here sends
+# ---------------------------------------------------------------------------
+
+def flexible_roundtrip(addr, api_key, version, body, correlation_id):
+    s = connect(addr)
+    try:
+        r = roundtrip(s, api_key, version, body, correlation_id=correlation_id, flexible_header=True)
+    finally:
+        s.close()
+    r.tagged_fields()  # response header v1
+    return r
+
+
+def test_create_partitions_v3_and_delete_records_v2_raw(broker):
+    topic = helpers.unique_topic("flex")
+    create_topic(broker.bootstrap, topic, 1)
+    body = (uvarint(2) + compact_string(topic) + i32(3) + uvarint(0) + uvarint(0)  # assignments null
+            + i32(10000) + i8(0) + uvarint(0))
+    r = flexible_roundtrip(broker.addr, API_CREATE_PARTITIONS, 3, body, 371)
+    r.i32()
+
+    def result(rr):
+        out = (rr.compact_string(), rr.i16(), rr.compact_string())
+        rr.tagged_fields()
+        return out
+
+    assert r.compact_array(result) == [(topic, 0, None)]
+    r.tagged_fields()
+    assert r.remaining() == 0
+    assert topic_partitions(broker.bootstrap, topic) == 3
+
+    produce_n(broker.bootstrap, topic, 2, 4)
+    body = (uvarint(2) + compact_string(topic) + uvarint(3) + i32(2) + i64(3) + uvarint(0)
+            + i32(7) + i64(0) + uvarint(0) + uvarint(0) + i32(10000) + uvarint(0))
+    r = flexible_roundtrip(broker.addr, API_DELETE_RECORDS, 2, body, 211)
+    r.i32()
+
+    def part(rr):
+        out = (rr.i32(), rr.i64(), rr.i16())
+        rr.tagged_fields()
+        return out
+
+    def top(rr):
+        out = (rr.compact_string(), rr.compact_array(part))
+        rr.tagged_fields()
+        return out
+
+    assert r.compact_array(top) == [(topic, [(2, 3, 0), (7, -1, helpers.ERR_UNKNOWN_TOPIC_OR_PARTITION)])]
+    r.tagged_fields()
+    assert r.remaining() == 0
+    assert watermarks(broker.bootstrap, topic, 2) == (3, 4)
+
+
+def delete_records_v0(addr, topic, partition, offset):
+    body = i32(1) + string(topic) + i32(1) + i32(partition) + i64(offset) + i32(10000)
+    s = connect(addr)
+    try:
+        r = roundtrip(s, API_DELETE_RECORDS, 0, body, correlation_id=210)
+    finally:
+        s.close()
+    r.i32()
+    (t,) = r.array(lambda rr: (rr.string(), rr.array(lambda x: (x.i32(), x.i64(), x.i16()))))
+    assert r.remaining() == 0
+    return t[1][0][1:]
+
+
+def test_delete_records_refusals(broker):
+    compacted = helpers.unique_topic("dr-compact")
+    create_topic(broker.bootstrap, compacted, 1, config={"cleanup.policy": "compact"})
+    p = ck_producer(broker.bootstrap)
+    p.produce(compacted, key=b"k", value=b"v", partition=0)
+    assert p.flush(30) == 0
+    # Kafka: records of a compact-only topic can not be deleted (POLICY_VIOLATION).
+    assert delete_records_v0(broker.addr, compacted, 0, 1) == (-1, 44)
+    # Internal topics: INVALID_TOPIC_EXCEPTION (a group lookup creates __consumer_offsets).
+    c = ck_consumer(broker.bootstrap)
+    try:
+        c.committed([TopicPartition(compacted, 0)], timeout=15)
+    finally:
+        c.close()
+    assert delete_records_v0(broker.addr, "__consumer_offsets", 0, 0) == (-1, 17)
+    # Offsets below -1: OFFSET_OUT_OF_RANGE.
+    plain = helpers.unique_topic("dr-plain")
+    create_topic(broker.bootstrap, plain, 1)
+    assert delete_records_v0(broker.addr, plain, 0, -7) == (-1, ERR_OFFSET_OUT_OF_RANGE)
+    assert delete_records_v0(broker.addr, plain, 0, 0) == (0, 0)

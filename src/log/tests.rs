@@ -963,7 +963,7 @@ fn log_start_offset_survives_reopen_and_crash() {
     assert_eq!(log.delete_records_before(8).unwrap(), 8);
     // No close, no flush: as after kill -9.
     drop(log);
-    let mut log = PartitionLog::open(dir.path(), cfg()).unwrap();
+    let log = PartitionLog::open(dir.path(), cfg()).unwrap();
     assert_eq!(log.log_start_offset(), 8);
     assert_eq!(log.log_end_offset(), 30);
     assert!(log.read(7, 100, true).is_err());
