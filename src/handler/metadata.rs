@@ -114,7 +114,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> Outco
 
 /// READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS
 /// (AclOperation codes 3,4,5,6,7,8,10,11) as a bit set.
-const TOPIC_ALL_OPERATIONS: i32 =
+pub(crate) const TOPIC_ALL_OPERATIONS: i32 =
     (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
 
 fn lookup(

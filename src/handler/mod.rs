@@ -8,15 +8,21 @@
 
 pub mod api_versions;
 pub mod configs;
+pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
+pub mod describe_log_dirs;
+pub mod describe_topic_partitions;
+pub mod elect_leaders;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod group;
 pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod topic_names;
 pub mod txn;
@@ -79,6 +85,12 @@ pub const SUPPORTED_APIS: &[ApiSpec] = &[
     configs::describe_configs::SPEC,
     configs::alter_configs::SPEC,
     configs::incremental_alter_configs::SPEC,
+    create_partitions::SPEC,
+    delete_records::SPEC,
+    describe_log_dirs::SPEC,
+    offset_for_leader_epoch::SPEC,
+    elect_leaders::SPEC,
+    describe_topic_partitions::SPEC,
     find_coordinator::SPEC,
     group::offset_commit::SPEC,
     group::offset_fetch::SPEC,
@@ -196,6 +208,12 @@ pub async fn handle_frame(
         RequestKind::IncrementalAlterConfigs(r) => {
             configs::incremental_alter_configs::handle(&ctx, r).await
         }
+        RequestKind::CreatePartitions(r) => create_partitions::handle(&ctx, r).await,
+        RequestKind::DeleteRecords(r) => delete_records::handle(&ctx, r).await,
+        RequestKind::DescribeLogDirs(r) => describe_log_dirs::handle(&ctx, r).await,
+        RequestKind::OffsetForLeaderEpoch(r) => offset_for_leader_epoch::handle(&ctx, r).await,
+        RequestKind::ElectLeaders(r) => elect_leaders::handle(&ctx, r).await,
+        RequestKind::DescribeTopicPartitions(r) => describe_topic_partitions::handle(&ctx, r).await,
         RequestKind::FindCoordinator(r) => find_coordinator::handle(&ctx, r).await,
         RequestKind::OffsetCommit(r) => group::offset_commit::handle(&ctx, r).await,
         RequestKind::OffsetFetch(r) => group::offset_fetch::handle(&ctx, r).await,

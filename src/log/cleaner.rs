@@ -587,7 +587,8 @@ impl PartitionLog {
             map,
             txns,
             end,
-            next_base: self.log_start_offset,
+            // The first segment, even when DeleteRecords moved the start inside it.
+            next_base: self.segments[0].base_offset,
         }))
     }
 

@@ -20,6 +20,7 @@ mod read;
 mod recovery;
 mod retention;
 mod segment;
+mod start_offset;
 #[cfg(test)]
 mod tests;
 pub mod txn_index;
@@ -37,6 +38,7 @@ pub use cleaner::{CleanStats, CleanerLimits, CLEANER_CHECKPOINT_FILE};
 use io::Faults;
 use recovery::RecoveryPoint;
 use segment::Segment;
+pub use start_offset::{LOG_START_OFFSET_FILE, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
 
 /// Default segment size before rolling: 1 GiB.
 pub const DEFAULT_SEGMENT_BYTES: u64 = 1024 * 1024 * 1024;
@@ -218,6 +220,8 @@ pub struct PartitionLog {
     producers: producer_state::ProducerStates,
     /// Aborted transactions of this partition, for read_committed fetches.
     aborted: txn_index::TxnIndex,
+    /// Leader epoch → its first offset in the log (see `start_offset`).
+    epochs: std::collections::BTreeMap<i32, i64>,
 }
 
 /// The partition's aborted-transaction index: one file for the whole log (entries are
@@ -251,22 +255,42 @@ impl PartitionLog {
     /// Opens or creates the log in `dir`, recovering everything after the last flush.
     pub fn open(dir: &Path, config: LogConfig) -> Result<PartitionLog, LogError> {
         let faults = Arc::new(Faults::default());
-        let loaded = recovery::load(dir, config.index_interval_bytes, &faults)?;
-        let log_start_offset = loaded.segments[0].base_offset;
+        let mut loaded = recovery::load(dir, config.index_interval_bytes, &faults)?;
+        let mut log_start_offset = loaded.segments[0].base_offset;
+        if let Some(checkpointed) = start_offset::read_checkpoint(dir) {
+            let end = loaded.segments[loaded.segments.len() - 1].t.next_offset;
+            if checkpointed > end {
+                // Only external damage gets here (the data below a checkpointed start
+                // is fsynced first): start afresh at the start, as Kafka's loader does.
+                tracing::warn!(dir = %dir.display(), log_start_offset = checkpointed, log_end_offset = end,
+                    "log ends below its checkpointed start offset; starting an empty log there");
+                for seg in &loaded.segments {
+                    seg.delete_files()?;
+                }
+                loaded.segments = vec![Segment::open(dir, checkpointed, true, &faults)?];
+                loaded.recovery_point = checkpointed;
+            }
+            log_start_offset = log_start_offset.max(checkpointed);
+        }
         let cleaner = cleaner::CleanerState::load(dir);
+        let epochs = start_offset::load_epochs(&loaded.segments)?;
         let mut log = PartitionLog {
             dir: dir.to_path_buf(),
             config,
             segments: loaded.segments,
             log_start_offset,
-            recovery_point: loaded.recovery_point,
+            recovery_point: loaded.recovery_point.max(log_start_offset),
             unflushed_messages: 0,
             last_flush_ms: wall_clock_ms(),
             faults,
             cleaner,
             producers: Default::default(),
             aborted: txn_index::TxnIndex::open(&dir.join(ABORTED_TXN_FILE))?,
+            epochs,
         };
+        // A crash between a DeleteRecords checkpoint and its segment deletions.
+        log.delete_segments_below_start("deleted segment below the checkpointed log start")?;
+        log.truncate_epochs_to_start();
         let end = log.log_end_offset();
         log.aborted.truncate_to(end)?;
         log.load_producer_state()?;
@@ -361,12 +385,14 @@ impl PartitionLog {
     }
 
     /// The last stable offset: read_committed consumers read below it. It is the first
-    /// offset of the oldest open transaction, or the log end when none is open.
+    /// offset of the oldest open transaction, or the log end when none is open; never
+    /// below the log start (a transaction whose start DeleteRecords removed is unstable
+    /// from the log start on, as Kafka's `maybeIncrementFirstUnstableOffset`).
     pub fn last_stable_offset(&self) -> i64 {
         let end = self.log_end_offset();
         self.producers
             .first_unstable_offset()
-            .map_or(end, |o| o.min(end))
+            .map_or(end, |o| o.max(self.log_start_offset).min(end))
     }
 
     /// Aborted transactions overlapping `[from, upper)`, for a read_committed fetch.
@@ -562,6 +588,9 @@ impl PartitionLog {
             }
         }
 
+        for h in &patched {
+            start_offset::observe(&mut self.epochs, h.partition_leader_epoch, h.base_offset);
+        }
         let first = patched[0].base_offset;
         let last = next - 1;
         self.unflushed_messages = self

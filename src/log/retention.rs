@@ -20,7 +20,7 @@ impl PartitionLog {
                 && now_ms.saturating_sub(self.segments[0].largest_timestamp())
                     > self.config.retention_ms
             {
-                self.delete_oldest_segment()?;
+                self.remove_first_segment("deleted segment by retention")?;
                 deleted += 1;
             }
         }
@@ -28,22 +28,25 @@ impl PartitionLog {
             let mut total = self.size_bytes();
             while self.segments.len() > 1 && total - self.segments[0].size() >= limit {
                 total -= self.segments[0].size();
-                self.delete_oldest_segment()?;
+                self.remove_first_segment("deleted segment by retention")?;
                 deleted += 1;
             }
         }
         Ok(deleted)
     }
 
-    fn delete_oldest_segment(&mut self) -> Result<(), LogError> {
+    /// Deletes the oldest segment; the log start moves up to the next one's base (never
+    /// down: DeleteRecords may have moved it further).
+    pub(super) fn remove_first_segment(&mut self, why: &str) -> Result<(), LogError> {
         self.segments[0].delete_files()?;
         let seg = self.segments.remove(0);
         self.log_start_offset = self.log_start_offset.max(self.segments[0].base_offset);
         self.recovery_point = self.recovery_point.max(self.log_start_offset);
+        self.truncate_epochs_to_start();
         tracing::info!(
             segment = seg.base_offset,
             log_start_offset = self.log_start_offset,
-            "deleted segment by retention"
+            "{why}"
         );
         Ok(())
     }

@@ -897,3 +897,249 @@ fn last_stable_offset_and_aborted_index_survive_restart() {
     assert_eq!(log.aborted_transactions(0, 9).len(), 1);
     assert_eq!(log.last_stable_offset(), 8);
 }
+
+/// A log of 10 batches of 3 records, two batches per segment: segments 0 6 12 18 24.
+fn two_batch_segments(dir: &Path) -> PartitionLog {
+    let one = simple_batch(3, 0).len() as u64;
+    let mut log = PartitionLog::open(
+        dir,
+        LogConfig {
+            segment_bytes: one * 2,
+            retention_ms: 1000,
+            ..cfg()
+        },
+    )
+    .unwrap();
+    fill(&mut log, 10);
+    assert_eq!(log.segment_count(), 5);
+    log
+}
+
+#[test]
+fn delete_records_moves_start_and_deletes_segments_below() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = two_batch_segments(dir.path());
+    // Inside segment 6 (batch 6-8 holds offset 7): segments 0 goes, 6 stays.
+    assert_eq!(log.delete_records_before(7).unwrap(), 7);
+    assert_eq!(log.log_start_offset(), 7);
+    assert_eq!(log.segment_count(), 4);
+    assert!(!seg_path(dir.path(), 0, ".log").exists());
+    assert!(seg_path(dir.path(), 6, ".log").exists());
+    assert!(matches!(
+        log.read(6, 1 << 20, true),
+        Err(LogError::OffsetOutOfRange { .. })
+    ));
+    // Reading at the start returns the whole batch holding it (the client skips 6).
+    let got = batch_ranges(&bytes_of(&log.read(7, 1 << 20, true).unwrap()));
+    assert_eq!(got[0], (6, 8));
+    // Timestamp lookups answer nothing below the start.
+    assert_eq!(log.offset_for_timestamp(0).unwrap().map(|h| h.0), Some(7));
+    // Lower or equal: no change, the current start is answered.
+    assert_eq!(log.delete_records_before(3).unwrap(), 7);
+    assert_eq!(log.delete_records_before(7).unwrap(), 7);
+    // Beyond the log end: out of range, nothing changes.
+    assert!(matches!(
+        log.delete_records_before(31),
+        Err(LogError::OffsetOutOfRange { .. })
+    ));
+    assert_eq!(log.log_start_offset(), 7);
+    // Exactly at a segment base: that whole earlier segment goes.
+    assert_eq!(log.delete_records_before(18).unwrap(), 18);
+    assert_eq!(log.segment_count(), 2);
+    // Up to the log end: the active segment stays, empty of readable data.
+    assert_eq!(log.delete_records_before(30).unwrap(), 30);
+    assert_eq!(log.segment_count(), 1);
+    assert_eq!(log.read(30, 1 << 20, true).unwrap().total_bytes, 0);
+    assert!(log.read(29, 1 << 20, true).is_err());
+    // Appends continue after it.
+    let info = log.append(&simple_batch(1, 2000), 5, 0).unwrap();
+    assert_eq!((info.base_offset, info.log_start_offset), (30, 30));
+}
+
+#[test]
+fn log_start_offset_survives_reopen_and_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = two_batch_segments(dir.path());
+    assert_eq!(log.delete_records_before(8).unwrap(), 8);
+    // No close, no flush: as after kill -9.
+    drop(log);
+    let log = PartitionLog::open(dir.path(), cfg()).unwrap();
+    assert_eq!(log.log_start_offset(), 8);
+    assert_eq!(log.log_end_offset(), 30);
+    assert!(log.read(7, 100, true).is_err());
+    log.close().unwrap();
+    let log = PartitionLog::open(dir.path(), cfg()).unwrap();
+    assert_eq!(log.log_start_offset(), 8);
+    let text = fs::read_to_string(dir.path().join(LOG_START_OFFSET_FILE)).unwrap();
+    assert_eq!(text, "1 8\n");
+    assert!(!dir
+        .path()
+        .join(format!("{LOG_START_OFFSET_FILE}.tmp"))
+        .exists());
+}
+
+#[test]
+fn crash_between_checkpoint_and_segment_deletion_is_completed_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = two_batch_segments(dir.path());
+    drop(log);
+    // The checkpoint was written but the segments below it were not deleted yet.
+    fs::write(dir.path().join(LOG_START_OFFSET_FILE), "1 13\n").unwrap();
+    let log = PartitionLog::open(dir.path(), cfg()).unwrap();
+    assert_eq!(log.log_start_offset(), 13);
+    assert_eq!(
+        log.segment_count(),
+        3,
+        "segments 0 and 6 are wholly below 13"
+    );
+    assert!(!seg_path(dir.path(), 6, ".log").exists());
+    assert!(seg_path(dir.path(), 12, ".log").exists());
+    // A torn or foreign checkpoint is ignored (the segments still bound the start).
+    drop(log);
+    fs::write(dir.path().join(LOG_START_OFFSET_FILE), "1 1").unwrap();
+    let log = PartitionLog::open(dir.path(), cfg()).unwrap();
+    assert_eq!(log.log_start_offset(), 12);
+    drop(log);
+    fs::write(dir.path().join(LOG_START_OFFSET_FILE), "garbage").unwrap();
+    let log = PartitionLog::open(dir.path(), cfg()).unwrap();
+    assert_eq!(log.log_start_offset(), 12);
+}
+
+#[test]
+fn checkpointed_start_beyond_the_log_end_starts_an_empty_log_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = two_batch_segments(dir.path());
+    drop(log);
+    fs::write(dir.path().join(LOG_START_OFFSET_FILE), "1 40\n").unwrap();
+    let mut log = PartitionLog::open(dir.path(), cfg()).unwrap();
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (40, 40));
+    assert_eq!(log.segment_count(), 1);
+    assert_eq!(
+        log.append(&simple_batch(1, 0), 5, 0).unwrap().base_offset,
+        40
+    );
+}
+
+#[test]
+fn retention_never_moves_the_start_backwards() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = two_batch_segments(dir.path());
+    assert_eq!(log.delete_records_before(9).unwrap(), 9);
+    // now=2045 deletes segments ending at 1012 and 1032 by age (0 is already gone).
+    assert_eq!(log.apply_retention(2045).unwrap(), 1);
+    assert_eq!(log.log_start_offset(), 12);
+    assert_eq!(log.delete_records_before(14).unwrap(), 14);
+    let mut config = log.config().clone();
+    config.retention_ms = -1;
+    config.retention_bytes = 0;
+    log.set_config(config);
+    assert_eq!(log.apply_retention(0).unwrap(), 2);
+    assert_eq!(log.log_start_offset(), 24);
+    drop(log);
+    let log = PartitionLog::open(dir.path(), cfg()).unwrap();
+    assert_eq!(
+        log.log_start_offset(),
+        24,
+        "the older checkpoint (14) does not win"
+    );
+}
+
+#[test]
+fn last_stable_offset_never_below_log_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), cfg()).unwrap();
+    log.append(&simple_batch(2, 0), 0, 1).unwrap(); // 0-1
+    log.append(&txn_batch(1, 0, 2), 0, 1).unwrap(); // 2-3, open
+    log.append(&simple_batch(3, 0), 0, 1).unwrap(); // 4-6
+    assert_eq!(log.last_stable_offset(), 2);
+    assert_eq!(log.delete_records_before(5).unwrap(), 5);
+    assert_eq!(log.last_stable_offset(), 5);
+    log.append_marker(1, 0, true, 0, 0, 2).unwrap(); // 7
+    assert_eq!(log.last_stable_offset(), 8);
+    drop(log);
+    let log = PartitionLog::open(dir.path(), cfg()).unwrap();
+    assert_eq!(log.last_stable_offset(), 8);
+}
+
+#[test]
+fn compaction_after_delete_records_keeps_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = simple_batch(3, 0).len() as u64;
+    let mut log = PartitionLog::open(
+        dir.path(),
+        LogConfig {
+            segment_bytes: one * 2,
+            cleanup_policy_compact: true,
+            cleanup_policy_delete: true,
+            min_cleanable_dirty_ratio: 0.0,
+            ..cfg()
+        },
+    )
+    .unwrap();
+    fill(&mut log, 10);
+    assert_eq!(log.delete_records_before(4).unwrap(), 4);
+    let stats = log.clean(10_000).unwrap();
+    assert!(stats.round_finished);
+    assert_eq!(log.log_start_offset(), 4);
+    assert!(log.read(3, 100, true).is_err());
+    drop(log);
+    let log = PartitionLog::open(dir.path(), cfg()).unwrap();
+    assert_eq!(log.log_start_offset(), 4);
+}
+
+#[test]
+fn end_offset_for_epoch_follows_kafka_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = simple_batch(3, 0).len() as u64;
+    let config = LogConfig {
+        segment_bytes: one * 2,
+        ..cfg()
+    };
+    let mut log = PartitionLog::open(dir.path(), config.clone()).unwrap();
+    // Empty log, current epoch 0: the current epoch ends at the log end.
+    assert_eq!(log.end_offset_for_epoch(0, 0), (0, 0));
+    assert_eq!(log.end_offset_for_epoch(1, 0), (-1, -1));
+    // Epoch 1: 0-8 (segments 0, 6), epoch 3: 9-17, epoch 4: 18-20.
+    for (epoch, batches) in [(1, 3), (3, 3), (4, 1)] {
+        for _ in 0..batches {
+            log.append(&simple_batch(3, 1000), epoch, 0).unwrap();
+        }
+    }
+    let want = std::collections::BTreeMap::from([(1, 0), (3, 9), (4, 18)]);
+    assert_eq!(log.leader_epochs(), &want);
+    assert_eq!(log.end_offset_for_epoch(4, 4), (4, 21), "current epoch");
+    assert_eq!(log.end_offset_for_epoch(3, 4), (3, 18));
+    assert_eq!(
+        log.end_offset_for_epoch(2, 4),
+        (1, 9),
+        "unknown epoch between known"
+    );
+    assert_eq!(log.end_offset_for_epoch(1, 4), (1, 9));
+    assert_eq!(
+        log.end_offset_for_epoch(0, 4),
+        (0, 0),
+        "below every known epoch"
+    );
+    assert_eq!(log.end_offset_for_epoch(5, 4), (-1, -1));
+    assert_eq!(log.end_offset_for_epoch(-1, 4), (-1, -1));
+    // A leader epoch newer than any batch counts as starting at the log end.
+    assert_eq!(log.end_offset_for_epoch(4, 6), (4, 21));
+    assert_eq!(log.end_offset_for_epoch(6, 6), (6, 21));
+    // Rebuilt the same on open, from first headers plus scans of changing segments.
+    drop(log);
+    let mut log = PartitionLog::open(dir.path(), config).unwrap();
+    assert_eq!(log.leader_epochs(), &want);
+    // The start moving past epoch 1 leaves it starting at the new start.
+    log.delete_records_before(10).unwrap();
+    assert_eq!(
+        log.leader_epochs(),
+        &std::collections::BTreeMap::from([(3, 10), (4, 18)])
+    );
+    assert_eq!(log.end_offset_for_epoch(1, 4), (1, 10));
+    drop(log);
+    let log = PartitionLog::open(dir.path(), cfg()).unwrap();
+    assert_eq!(
+        log.leader_epochs(),
+        &std::collections::BTreeMap::from([(3, 10), (4, 18)])
+    );
+}
