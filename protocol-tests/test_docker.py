@@ -167,6 +167,10 @@ def test_internal_and_external_listeners_with_init_container(stack_factory):
     assert rc == "0", "init container exited %s:\n%s" % (rc, init_logs)
     assert "orders" in init_logs and "PartitionCount: 3" in init_logs, init_logs
 
+    # The image's healthcheck command probes the first configured listener (INTERNAL, 29092).
+    health = s.compose("exec", "-T", "kafka", "gregor", "health").stdout.strip()
+    assert health.startswith("localhost:29092 is up"), health
+
     # The host sees the EXTERNAL address; auto-creation is off, so the topic came from the init container.
     md = clients.ck_admin(s.bootstrap).list_topics(timeout=10)
     assert ["%s:%d" % (b.host, b.port) for b in md.brokers.values()] == [s.bootstrap]

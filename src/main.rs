@@ -53,8 +53,10 @@ struct Args {
 enum Command {
     /// Exit 0 if the broker answers ApiVersions (for container healthchecks).
     Health {
-        #[arg(long, default_value = "localhost:9092")]
-        bootstrap_server: String,
+        /// Default: the first listener of the KAFKA_* environment (as the broker
+        /// in the same container reads it), else localhost:9092.
+        #[arg(long)]
+        bootstrap_server: Option<String>,
         #[arg(long, default_value_t = 5000)]
         timeout_ms: u64,
     },
@@ -140,16 +142,16 @@ fn main() -> ExitCode {
         timeout_ms,
     }) = &args.command
     {
-        return match gregor::tools::health::check(
-            bootstrap_server,
-            Duration::from_millis(*timeout_ms),
-        ) {
+        let target = bootstrap_server
+            .clone()
+            .unwrap_or_else(|| gregor::tools::health::target_from_env(std::env::vars()));
+        return match gregor::tools::health::check(&target, Duration::from_millis(*timeout_ms)) {
             Ok(apis) => {
-                println!("{bootstrap_server} is up ({apis} APIs)");
+                println!("{target} is up ({apis} APIs)");
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("{bootstrap_server} is not healthy: {e}");
+                eprintln!("{target} is not healthy: {e}");
                 ExitCode::FAILURE
             }
         };
