@@ -97,6 +97,12 @@ def fmt_cpu(w):
     return "%.2f" % w["broker_cpu_s_per_gb"]
 
 
+def fmt_client_cpu(w):
+    if w is None or not w.get("bytes"):
+        return "–"
+    return "%.1f" % (w["client_cpu_s"] / (w["bytes"] / 1e9))
+
+
 def table(args):
     with open(args.results) as f:
         res = json.load(f)
@@ -118,8 +124,9 @@ def table(args):
         print("| %s | %.0f |" % (label, c[key]["mb_per_s"]))
     print()
     print("| workload | gregor | tansu | gregor ÷ tansu | ceiling | gregor ÷ ceiling "
-          "| latency p50/p99/p99.9 ms (gregor; tansu) | broker CPU s/GB (gregor; tansu) |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "| latency p50/p99/p99.9 ms (gregor; tansu) | broker CPU s/GB (gregor; tansu) "
+          "| client CPU s/GB (vs gregor) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for n in names:
         gw, tw = g.get(n), t.get(n)
         ratio = "–"
@@ -131,9 +138,9 @@ def table(args):
             ceil_s = "%.0f MB/s (%s)" % (ceil, label)
             if gw:
                 frac = "%.0f%%" % (100.0 * gw["mb_per_s"] / ceil)
-        print("| %s | %s | %s | %s | %s | %s | %s; %s | %s; %s |" % (
+        print("| %s | %s | %s | %s | %s | %s | %s; %s | %s; %s | %s |" % (
             n, fmt_rate(gw), fmt_rate(tw), ratio, ceil_s, frac,
-            fmt_lat(gw), fmt_lat(tw), fmt_cpu(gw), fmt_cpu(tw)))
+            fmt_lat(gw), fmt_lat(tw), fmt_cpu(gw), fmt_cpu(tw), fmt_client_cpu(gw)))
     print()
     targets(res, g, t)
 

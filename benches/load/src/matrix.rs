@@ -154,7 +154,8 @@ pub fn run(bootstrap: &str, args: &MatrixArgs) -> anyhow::Result<()> {
             "queue.buffering.max.messages": 500000, "queue.buffering.max.kbytes": 65536,
             "enable.idempotence": false, "socket.nagle.disable": true,
             "partitioning": "explicit, round-robin per record",
-            "payload": "random upper-case letters, no key"
+            "payload": "random upper-case letters, no key",
+            "latency_sample": format!("1 in {} records, produce() to delivery report", produce::LATENCY_SAMPLE)
         },
         "consumer": {
             "max.partition.fetch.bytes": 16777216, "fetch.max.bytes": 67108864,
