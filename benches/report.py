@@ -97,6 +97,12 @@ def fmt_cpu(w):
     return "%.2f" % w["broker_cpu_s_per_gb"]
 
 
+def fmt_other(w):
+    if w is None or w.get("other_cpu_s") is None:
+        return "–"
+    return "%.1f" % w["other_cpu_s"]
+
+
 def fmt_client_cpu(w):
     if w is None or not w.get("bytes"):
         return "–"
@@ -125,8 +131,8 @@ def table(args):
     print()
     print("| workload | gregor | tansu | gregor ÷ tansu | ceiling | gregor ÷ ceiling "
           "| latency p50/p99/p99.9 ms (gregor; tansu) | broker CPU s/GB (gregor; tansu) "
-          "| client CPU s/GB (vs gregor) |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+          "| client CPU s/GB (vs gregor) | other processes' CPU s (gregor; tansu) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for n in names:
         gw, tw = g.get(n), t.get(n)
         ratio = "–"
@@ -138,9 +144,10 @@ def table(args):
             ceil_s = "%.0f MB/s (%s)" % (ceil, label)
             if gw:
                 frac = "%.0f%%" % (100.0 * gw["mb_per_s"] / ceil)
-        print("| %s | %s | %s | %s | %s | %s | %s; %s | %s; %s | %s |" % (
+        print("| %s | %s | %s | %s | %s | %s | %s; %s | %s; %s | %s | %s; %s |" % (
             n, fmt_rate(gw), fmt_rate(tw), ratio, ceil_s, frac,
-            fmt_lat(gw), fmt_lat(tw), fmt_cpu(gw), fmt_cpu(tw), fmt_client_cpu(gw)))
+            fmt_lat(gw), fmt_lat(tw), fmt_cpu(gw), fmt_cpu(tw), fmt_client_cpu(gw),
+            fmt_other(gw), fmt_other(tw)))
     print()
     targets(res, g, t)
 

@@ -208,5 +208,6 @@ pub fn run(bootstrap: &str, topic: &str, s: &ConsumeSettings, label: &str) -> an
         broker_cpu_s: None,
         broker_cpu_s_per_gb: None,
         client_cpu_s: client_cpu,
+        other_cpu_s: None,
     })
 }

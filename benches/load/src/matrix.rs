@@ -83,10 +83,19 @@ impl Runner<'_> {
     fn measured(&mut self, name: &str, f: impl FnOnce() -> anyhow::Result<WorkloadResult>) -> Option<WorkloadResult> {
         let pid = self.args.broker_pid;
         let cpu0 = pid.and_then(procstat::cpu_seconds);
+        let busy0 = procstat::machine_busy_seconds();
         let res = f();
         let cpu1 = pid.and_then(procstat::cpu_seconds);
+        let busy1 = procstat::machine_busy_seconds();
         match res {
             Ok(mut r) => {
+                if let (Some(a), Some(b)) = (busy0, busy1) {
+                    let broker = match (cpu0, cpu1) {
+                        (Some(x), Some(y)) => y - x,
+                        _ => 0.0,
+                    };
+                    r.other_cpu_s = Some((b - a - broker - r.client_cpu_s).max(0.0));
+                }
                 if let (Some(a), Some(b)) = (cpu0, cpu1) {
                     r.broker_cpu_s = Some(b - a);
                     if r.bytes > 0 {

@@ -39,3 +39,17 @@ mod tests {
         assert_eq!(super::parse_ticks(line), Some(267));
     }
 }
+
+/// Busy CPU seconds of the whole machine so far (all CPUs: user, nice,
+/// system, irq, softirq, steal from the first line of /proc/stat).
+pub fn machine_busy_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?;
+    let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    if v.len() < 8 {
+        return None;
+    }
+    // user nice system idle iowait irq softirq steal
+    let busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+    ticks_to_seconds(busy)
+}

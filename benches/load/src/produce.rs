@@ -143,6 +143,10 @@ pub struct WorkloadResult {
     pub broker_cpu_s_per_gb: Option<f64>,
     /// CPU seconds of this load generator during the workload.
     pub client_cpu_s: f64,
+    /// Busy CPU seconds of the whole machine during the workload, less the
+    /// broker's and the load generator's: other processes competing for
+    /// the same cores (set by the matrix).
+    pub other_cpu_s: Option<f64>,
 }
 
 impl WorkloadResult {
@@ -164,6 +168,9 @@ impl WorkloadResult {
             s += &format!(", broker {c:.2} CPU s/GB");
         }
         s += &format!(", client CPU {:.2} s", self.client_cpu_s);
+        if let Some(o) = self.other_cpu_s {
+            s += &format!(", other processes {o:.2} CPU s");
+        }
         s
     }
 }
@@ -359,6 +366,7 @@ pub fn run(bootstrap: &str, topic: &str, s: &ProduceSettings, label: &str) -> an
         broker_cpu_s: None,
         broker_cpu_s_per_gb: None,
         client_cpu_s: client_cpu,
+        other_cpu_s: None,
     })
 }
 
