@@ -3,7 +3,7 @@
 dir, and restart over existing data), idle resident memory, SIGTERM to exit,
 and the Docker image size when an image is given.
 
-    python3 benches/startup.py [--bin target/release/gregor] [--runs 5] [--image gregor:dev]
+    python3 benches/startup.py [--bin target/x86_64-unknown-linux-gnu/release/gregor] [--runs 5] [--image gregor:dev]
 
 Only the standard library and protocol-tests/helpers.py (also stdlib-only) are
 used, so it runs on any machine with Python 3. Figures are printed as a table;
@@ -84,7 +84,7 @@ def fill(port, topics, batches):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--bin", default=os.path.join(REPO, "target", "release", "gregor"))
+    ap.add_argument("--bin", default=os.path.join(REPO, "target", "x86_64-unknown-linux-gnu", "release", "gregor"))
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--image", default=None, help="a built gregor image to report the size of")
     args = ap.parse_args()

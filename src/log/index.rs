@@ -175,8 +175,8 @@ impl OffsetIndex {
         self.entries
     }
 
-    pub(crate) fn sync(&self) -> io::Result<()> {
-        self.file.sync()
+    pub(crate) fn sync_handle(&self) -> super::io::SyncHandle {
+        self.file.sync_handle()
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -296,8 +296,8 @@ impl TimeIndex {
         Ok(())
     }
 
-    pub(crate) fn sync(&self) -> io::Result<()> {
-        self.file.sync()
+    pub(crate) fn sync_handle(&self) -> super::io::SyncHandle {
+        self.file.sync_handle()
     }
 
     pub(crate) fn path(&self) -> &Path {

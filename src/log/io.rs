@@ -154,6 +154,24 @@ impl DataFile {
             .set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms))
     }
 
+    /// A handle that fsyncs this file without borrowing it.
+    pub(crate) fn sync_handle(&self) -> SyncHandle {
+        SyncHandle {
+            file: Arc::clone(&self.file),
+            faults: Arc::clone(&self.faults),
+        }
+    }
+}
+
+/// fsyncs one segment file without a borrow of its segment, so the log's
+/// lock need not be held while a large rolled segment reaches the disk.
+#[derive(Debug, Clone)]
+pub(crate) struct SyncHandle {
+    file: Arc<File>,
+    faults: Arc<Faults>,
+}
+
+impl SyncHandle {
     pub(crate) fn sync(&self) -> io::Result<()> {
         if self.faults.fail_sync.load(Ordering::SeqCst) {
             return Err(injected("fsync"));

@@ -245,6 +245,27 @@ pub fn marker_kind(batch: &[u8]) -> Option<bool> {
     }
 }
 
+/// fsyncs of rolled segments prepared under the log's lock and run without
+/// it; see [`PartitionLog::maybe_flush_prepare`].
+#[derive(Debug)]
+pub struct RolledFlush {
+    handles: Vec<io::SyncHandle>,
+    dir: PathBuf,
+    /// The active segment's base when prepared: everything below is covered.
+    active_base: i64,
+}
+
+impl RolledFlush {
+    /// The fsyncs (segment files, then the directory). Takes no lock.
+    pub fn run(&self) -> Result<(), LogError> {
+        for h in &self.handles {
+            h.sync()?;
+        }
+        io::sync_dir(&self.dir)?;
+        Ok(())
+    }
+}
+
 fn wall_clock_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -682,13 +703,26 @@ impl PartitionLog {
     /// here keeps the fsync off the append path) so restart recovery only has to scan
     /// the active segment.
     pub fn maybe_flush(&mut self, now_ms: i64) -> Result<(), LogError> {
-        if !self.flush_if_due(now_ms)? {
-            self.flush_rolled_segments()?;
+        if let Some(job) = self.maybe_flush_prepare(now_ms)? {
+            job.run()?;
+            self.finish_rolled_flush(&job)?;
         }
         Ok(())
     }
 
-    /// The flush_ms rule alone (checked on append too). Returns whether it flushed.
+    /// The flush.ms rule, run now; otherwise the fsync of rolled segments,
+    /// prepared to run without the log's lock (`RolledFlush::run`, then
+    /// [`PartitionLog::finish_rolled_flush`]). A rolled segment can be a GiB:
+    /// fsyncing it under the partition's lock stalled every append for
+    /// seconds.
+    pub fn maybe_flush_prepare(&mut self, now_ms: i64) -> Result<Option<RolledFlush>, LogError> {
+        if self.flush_if_due(now_ms)? {
+            return Ok(None);
+        }
+        Ok(self.prepare_rolled_flush())
+    }
+
+    /// The flush.ms rule alone (checked on append too). Returns whether it flushed.
     fn flush_if_due(&mut self, now_ms: i64) -> Result<bool, LogError> {
         let due = now_ms.saturating_sub(self.last_flush_ms) >= self.config.flush_ms;
         if due && self.log_end_offset() > self.recovery_point {
@@ -698,21 +732,35 @@ impl PartitionLog {
         Ok(false)
     }
 
-    /// fsyncs non-active segments holding unflushed data and moves the recovery point
-    /// to the active segment's base (the active segment itself stays unflushed).
-    fn flush_rolled_segments(&mut self) -> Result<(), LogError> {
+    /// What it takes to make the non-active segments holding unflushed data
+    /// durable, or `None` when they already are.
+    fn prepare_rolled_flush(&self) -> Option<RolledFlush> {
         let active_base = self.active().base_offset;
         if self.recovery_point >= active_base {
-            return Ok(());
+            return None;
         }
         let rp = self.recovery_point;
         let last = self.segments.len() - 1;
-        for seg in &self.segments[..last] {
-            if seg.t.next_offset > rp {
-                seg.sync()?;
-            }
+        let handles = self.segments[..last]
+            .iter()
+            .filter(|seg| seg.t.next_offset > rp)
+            .flat_map(|seg| seg.sync_handles())
+            .collect();
+        Some(RolledFlush {
+            handles,
+            dir: self.dir.clone(),
+            active_base,
+        })
+    }
+
+    /// Moves the recovery point to the active segment's base once `job` ran
+    /// (the active segment itself stays unflushed). If the log rolled again
+    /// meanwhile, the point waits for the next flush, which covers both.
+    pub fn finish_rolled_flush(&mut self, job: &RolledFlush) -> Result<(), LogError> {
+        let active_base = self.active().base_offset;
+        if self.recovery_point >= job.active_base || active_base != job.active_base {
+            return Ok(());
         }
-        io::sync_dir(&self.dir)?;
         // The active segment is durable up to 0 bytes: reopening rescans all of it.
         let point = RecoveryPoint {
             offset: active_base,

@@ -246,9 +246,16 @@ impl Segment {
     }
 
     pub(crate) fn sync(&self) -> io::Result<()> {
-        self.log.sync()?;
-        self.index.sync()?;
-        self.time_index.sync()
+        self.sync_handles().iter().try_for_each(|h| h.sync())
+    }
+
+    /// The log, offset index and time index files, to fsync without the segment.
+    pub(crate) fn sync_handles(&self) -> [super::io::SyncHandle; 3] {
+        [
+            self.log.sync_handle(),
+            self.index.sync_handle(),
+            self.time_index.sync_handle(),
+        ]
     }
 
     /// Timestamp retention compares against: the max record timestamp, or the file's

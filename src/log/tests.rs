@@ -1143,3 +1143,46 @@ fn end_offset_for_epoch_follows_kafka_rules() {
         &std::collections::BTreeMap::from([(3, 10), (4, 18)])
     );
 }
+
+#[test]
+fn rolled_flush_runs_between_lock_holds_and_waits_for_a_later_roll() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = simple_batch(3, 0).len() as u64;
+    let config = LogConfig {
+        segment_bytes: one * 2,
+        ..cfg()
+    };
+    let mut log = PartitionLog::open(dir.path(), config).unwrap();
+    fill(&mut log, 5); // segments 0, 6, 12 (active, one batch)
+    let job = log
+        .maybe_flush_prepare(0)
+        .unwrap()
+        .expect("rolled segments to sync");
+    // Appends go on while the fsyncs run (no lock in the broker): one more
+    // batch stays in the active segment.
+    fill(&mut log, 1);
+    job.run().unwrap();
+    log.finish_rolled_flush(&job).unwrap();
+    assert_eq!(
+        fs::read_to_string(dir.path().join("recovery-point")).unwrap(),
+        "1 12 12 0\n"
+    );
+    // A roll between prepare and finish: the point waits for the next flush.
+    fill(&mut log, 1); // rolls to 18
+    let job = log
+        .maybe_flush_prepare(0)
+        .unwrap()
+        .expect("segment 12 to sync");
+    fill(&mut log, 2); // rolls again to 24
+    job.run().unwrap();
+    log.finish_rolled_flush(&job).unwrap();
+    assert_eq!(
+        fs::read_to_string(dir.path().join("recovery-point")).unwrap(),
+        "1 12 12 0\n"
+    );
+    log.maybe_flush(0).unwrap();
+    assert_eq!(
+        fs::read_to_string(dir.path().join("recovery-point")).unwrap(),
+        "1 24 24 0\n"
+    );
+}

@@ -283,11 +283,21 @@ impl ReplicaManager {
     pub fn periodic_flush(&self) {
         let now = now_ms();
         for p in self.all_partitions() {
-            let result = p.with_log(|log| {
-                log.expire_producers(now);
-                log.maybe_roll(now)?;
-                log.maybe_flush(now)
-            });
+            // The fsync of rolled segments runs between the two lock holds,
+            // so appends to the partition go on meanwhile.
+            let result = p
+                .with_log(|log| {
+                    log.expire_producers(now);
+                    log.maybe_roll(now)?;
+                    log.maybe_flush_prepare(now)
+                })
+                .and_then(|job| match job {
+                    Some(job) => {
+                        job.run()?;
+                        p.with_log(|log| log.finish_rolled_flush(&job))
+                    }
+                    None => Ok(()),
+                });
             if let Err(e) = result {
                 tracing::warn!(topic = %p.topic, partition = p.index, error = %e, "flush failed");
             }
