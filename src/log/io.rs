@@ -6,11 +6,14 @@
 //! next byte goes, and concurrent readers of the same `File` never share a cursor.
 
 use std::fs::{File, OpenOptions};
-use std::io;
+use std::io::{self, IoSlice};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+
+/// Most iovecs one pwritev takes (Linux's IOV_MAX).
+const IOV_MAX_SLICES: usize = 1024;
 
 /// Fault plan shared by all files of one log. Inert unless a test arms it.
 #[derive(Debug)]
@@ -120,6 +123,34 @@ impl DataFile {
         self.file.write_all_at(&buf[..allowed], position)?;
         if allowed < buf.len() {
             return Err(injected("short write"));
+        }
+        Ok(())
+    }
+
+    /// Writes `parts` back to back at `position` with pwritev, so a batch
+    /// whose header the log patched is written as (patched header, producer's
+    /// bytes) without first copying it into one buffer.
+    pub(crate) fn write_all_vectored_at(&self, parts: &[&[u8]], position: u64) -> io::Result<()> {
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let allowed = self.faults.allow(total);
+        if allowed < total {
+            let joined = parts.concat();
+            self.file.write_all_at(&joined[..allowed], position)?;
+            return Err(injected("short write"));
+        }
+        let mut slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
+        let mut rest = &mut slices[..];
+        let mut at = position;
+        while !rest.is_empty() {
+            let count = rest.len().min(IOV_MAX_SLICES);
+            let offset = i64::try_from(at).map_err(io::Error::other)?;
+            let written = nix::sys::uio::pwritev(&*self.file, &rest[..count], offset)
+                .map_err(io::Error::from)?;
+            if written == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            at += written as u64;
+            IoSlice::advance_slices(&mut rest, written);
         }
         Ok(())
     }

@@ -32,7 +32,7 @@ use std::sync::Arc;
 pub use crate::record::TimestampType;
 use crate::record::{
     parse_header, set_base_offset, set_max_timestamp_and_recompute_crc, set_partition_leader_epoch,
-    validate_batches, BatchHeader, RecordError,
+    validate_batches, BatchHeader, RecordError, BATCH_HEADER_BYTES,
 };
 pub use cleaner::{CleanStats, CleanerLimits, CLEANER_CHECKPOINT_FILE};
 use io::Faults;
@@ -560,13 +560,30 @@ impl PartitionLog {
         }
 
         let log_append_time = self.config.message_timestamp_type == TimestampType::LogAppendTime;
-        let mut buf = records.to_vec();
+        // The broker owns a few header fields (base offset, leader epoch and,
+        // for LogAppendTime, max timestamp and CRC). Only the 61-byte headers
+        // are copied and patched; the records after them are written from the
+        // producer's bytes with one vectored write. LogAppendTime batches are
+        // copied whole, since their CRC covers the records.
+        let mut heads: Vec<[u8; BATCH_HEADER_BYTES]> = Vec::with_capacity(headers.len());
+        let mut whole: Vec<Vec<u8>> = Vec::new();
         let mut patched = Vec::with_capacity(headers.len());
         let mut next = self.log_end_offset();
         let mut pos = 0usize;
         for h in &headers {
-            // validate_batches guarantees these ranges lie within `buf`.
-            let batch = &mut buf[pos..pos + h.total_bytes() as usize];
+            // validate_batches guarantees these ranges lie within `records`.
+            let original = &records[pos..pos + h.total_bytes() as usize];
+            let batch: &mut [u8] = if log_append_time {
+                whole.push(original.to_vec());
+                let last = whole.len() - 1;
+                &mut whole[last]
+            } else {
+                let mut head = [0u8; BATCH_HEADER_BYTES];
+                head.copy_from_slice(&original[..BATCH_HEADER_BYTES]);
+                heads.push(head);
+                let last = heads.len() - 1;
+                &mut heads[last]
+            };
             set_base_offset(batch, next)?;
             set_partition_leader_epoch(batch, leader_epoch)?;
             if log_append_time {
@@ -578,16 +595,30 @@ impl PartitionLog {
                 .checked_add(1)
                 .ok_or_else(|| LogError::InvalidRecord("offset overflow".into()))?;
             patched.push(p);
-            pos += batch.len();
+            pos += original.len();
+        }
+        let mut parts: Vec<&[u8]> = Vec::with_capacity(2 * headers.len());
+        let mut pos = 0usize;
+        for (i, h) in headers.iter().enumerate() {
+            let end = pos + h.total_bytes() as usize;
+            if log_append_time {
+                parts.push(&whole[i]);
+            } else {
+                parts.push(&heads[i]);
+                parts.push(&records[pos + BATCH_HEADER_BYTES..end]);
+            }
+            pos = end;
         }
 
         let interval = self.config.index_interval_bytes;
-        self.active_mut().append(&buf, &patched, interval, now_ms)?;
+        self.active_mut()
+            .append_parts(&parts, &patched, interval, now_ms)?;
         let mut pos = 0usize;
         for h in &patched {
             let len = h.total_bytes() as usize;
+            // Markers are read from the records, which patching leaves alone.
             let marker = if h.is_control() {
-                marker_kind(&buf[pos..pos + len])
+                marker_kind(&records[pos..pos + len])
             } else {
                 None
             };

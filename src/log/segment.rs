@@ -205,6 +205,18 @@ impl Segment {
         interval: u32,
         now_ms: i64,
     ) -> io::Result<()> {
+        self.append_parts(&[bytes], headers, interval, now_ms)
+    }
+
+    /// Like [`Segment::append`] with the batches' bytes given as consecutive
+    /// parts (written with one vectored write).
+    pub(crate) fn append_parts(
+        &mut self,
+        parts: &[&[u8]],
+        headers: &[BatchHeader],
+        interval: u32,
+        now_ms: i64,
+    ) -> io::Result<()> {
         let start = self.t.size;
         let mut t = self.t;
         let (mut offsets, mut times) = (Vec::new(), Vec::new());
@@ -216,7 +228,7 @@ impl Segment {
         let index_before = self.index.entries();
         let result = self
             .log
-            .write_all_at(bytes, start)
+            .write_all_vectored_at(parts, start)
             .and_then(|()| self.index.append_many(&offsets))
             .and_then(|()| self.time_index.append_many(&times));
         if let Err(e) = result {
