@@ -20,6 +20,9 @@ def test_crc32c_implementation():
 def produce_one_batch(bootstrap, topic, codec, records):
     """records: [(key, value, headers, ts)] -> all in one batch (long linger, single flush)."""
     p = ck_producer(bootstrap, **{"compression.type": codec, "linger.ms": 2000, "batch.num.messages": 100000})
+    # Learn the leader first: records produced while librdkafka still waits for
+    # metadata can be split over two batches on a loaded machine.
+    p.list_topics(topic, timeout=10)
     acks = []
     for key, value, headers, ts in records:
         p.produce(topic, key=key, value=value, headers=headers, partition=0, timestamp=ts,
