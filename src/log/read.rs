@@ -12,6 +12,31 @@ impl PartitionLog {
             .saturating_sub(1)
     }
 
+    /// The offset-index search alone, as a fetch starts it: the position of the last
+    /// indexed batch at or before `offset` in the segment that would hold it. Public
+    /// only for `benches/hot_paths.rs` (an external crate; the index types are private
+    /// to `log`); the broker calls the index through [`PartitionLog::read`].
+    #[doc(hidden)]
+    pub fn offset_index_lookup(&self, offset: i64) -> Result<u64, LogError> {
+        Ok(self.segments[self.segment_for(offset)]
+            .index
+            .lookup(offset)?)
+    }
+
+    /// The time-index search alone, as [`PartitionLog::offset_for_timestamp`] starts
+    /// it: in the first segment reaching `timestamp_ms`, the offset of the last entry
+    /// strictly older. Public only for `benches/hot_paths.rs`, like
+    /// [`PartitionLog::offset_index_lookup`].
+    #[doc(hidden)]
+    pub fn time_index_lookup(&self, timestamp_ms: i64) -> Result<Option<i64>, LogError> {
+        for seg in &self.segments {
+            if seg.t.max_timestamp >= timestamp_ms && seg.size() > 0 {
+                return Ok(seg.time_index.lookup_before(timestamp_ms)?);
+            }
+        }
+        Ok(None)
+    }
+
     /// Kafka's fetch read: whole batches starting with the one containing `offset`,
     /// continuing (across segments) while the total stays within `max_bytes`. If the first
     /// batch alone is larger, it is returned only when `min_one_batch` is set (so a
