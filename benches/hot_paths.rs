@@ -226,11 +226,6 @@ fn append(c: &mut Criterion) {
             timed
         })
     });
-    // For scale: the copy `PartitionLog::append` makes of every append before
-    // patching the header (`records.to_vec()`), alone.
-    g.bench_function("reference_copy_1mib_to_vec", |b| {
-        b.iter(|| black_box(&batch).to_vec())
-    });
     g.finish();
 }
 
