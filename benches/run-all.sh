@@ -16,7 +16,7 @@
 #
 # Traffic stays on loopback; every process started here is stopped on exit.
 # Environment: PRODUCE_SECONDS (default 6), CONSUME_SECONDS (default 5),
-# SKIP_BUILD=1 (use existing binaries), SKIP_TANSU=1, KEEP_WORK=1.
+# SKIP_BUILD=1 (use existing binaries), GREGOR_BIN=PATH (the broker to measure), SKIP_TANSU=1, KEEP_WORK=1.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -65,13 +65,16 @@ stop_pid() {
     kill -KILL "$p" 2>/dev/null || true
 }
 
+# The same static build as the test command (protocol-tests/run.sh) and the image.
+TARGET=x86_64-unknown-linux-gnu
 if [ -z "${SKIP_BUILD:-}" ]; then
-    log "building gregor (release)"
-    (cd "$REPO" && cargo build --release)
+    log "building gregor (release, static)"
+    (cd "$REPO" && CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C target-feature=+crt-static" \
+        cargo build --release --target "$TARGET")
     log "building gregor-load (release)"
     (cd "$HERE/load" && cargo build --release)
 fi
-GREGOR="$REPO/target/release/gregor"
+GREGOR="${GREGOR_BIN:-${CARGO_TARGET_DIR:-$REPO/target}/$TARGET/release/gregor}"
 LOAD="$HERE/load/target/release/gregor-load"
 
 matrix() {
