@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -61,10 +62,16 @@ def rss_kib(pid):
 
 
 def stop_ms(proc):
+    # A blocking wait (waitpid), not Popen.wait(timeout), which polls with
+    # growing sleeps and rounds the figure up to its next poll (..., 64, 114 ms).
+    watchdog = threading.Timer(30, proc.kill)
+    watchdog.start()
     t0 = time.perf_counter()
     proc.send_signal(signal.SIGTERM)
-    proc.wait(30)
-    return (time.perf_counter() - t0) * 1000, proc.returncode
+    proc.wait()
+    elapsed = (time.perf_counter() - t0) * 1000
+    watchdog.cancel()
+    return elapsed, proc.returncode
 
 
 def fill(port, topics, batches):
