@@ -72,7 +72,7 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
-use super::io::sync_dir;
+use super::io::{sync_dir, write_file_atomic};
 use super::recovery::SWAP_SUFFIX;
 use super::segment::Segment;
 use super::{LogError, PartitionLog};
@@ -250,17 +250,8 @@ fn read_checkpoint(dir: &Path) -> Option<i64> {
 
 /// Temp file, fsync, rename, fsync dir: the checkpoint is old or new, never torn.
 fn write_checkpoint(dir: &Path, offset: i64) -> io::Result<()> {
-    let tmp = dir.join(format!("{CLEANER_CHECKPOINT_FILE}.tmp"));
-    {
-        let f = fs::File::create(&tmp)?;
-        io::Write::write_all(
-            &mut &f,
-            format!("{CHECKPOINT_VERSION} {offset}\n").as_bytes(),
-        )?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, dir.join(CLEANER_CHECKPOINT_FILE))?;
-    sync_dir(dir)
+    let body = format!("{CHECKPOINT_VERSION} {offset}\n");
+    write_file_atomic(dir, CLEANER_CHECKPOINT_FILE, body.as_bytes())
 }
 
 fn corrupt(seg: &Segment, position: u64, e: RecordError) -> LogError {

@@ -211,6 +211,20 @@ impl SyncHandle {
     }
 }
 
+/// Replaces `dir/name` with `bytes`: temp file, fsync, rename, fsync of the
+/// directory, so a reader (or a restart after a crash) sees the old or the
+/// new contents, never a torn file. For the log's small checkpoints.
+pub(crate) fn write_file_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    {
+        let f = File::create(&tmp)?;
+        io::Write::write_all(&mut &f, bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, dir.join(name))?;
+    sync_dir(dir)
+}
+
 /// fsync a directory so file creations/renames/deletions in it are durable.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()

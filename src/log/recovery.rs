@@ -14,7 +14,7 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::io::{sync_dir, Faults};
+use super::io::{sync_dir, write_file_atomic, Faults};
 use super::segment::{
     parse_file_name, Segment, Tracker, INDEX_SUFFIX, LOG_SUFFIX, NO_TIMESTAMP, TIME_INDEX_SUFFIX,
 };
@@ -63,18 +63,11 @@ pub(crate) fn read_checkpoint(dir: &Path) -> Option<RecoveryPoint> {
 
 /// Write-to-temp, fsync, rename, fsync-dir: the checkpoint is either old or new, never torn.
 pub(crate) fn write_checkpoint(dir: &Path, rp: RecoveryPoint) -> io::Result<()> {
-    let tmp = dir.join(format!("{RECOVERY_POINT_FILE}.tmp"));
     let body = format!(
         "{CHECKPOINT_VERSION} {} {} {}\n",
         rp.offset, rp.segment_base, rp.segment_size
     );
-    {
-        let f = fs::File::create(&tmp)?;
-        io::Write::write_all(&mut &f, body.as_bytes())?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, dir.join(RECOVERY_POINT_FILE))?;
-    sync_dir(dir)
+    write_file_atomic(dir, RECOVERY_POINT_FILE, body.as_bytes())
 }
 
 fn empty_tracker(base: i64) -> Tracker {

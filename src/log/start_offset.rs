@@ -28,7 +28,7 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
-use super::io::sync_dir;
+use super::io::write_file_atomic;
 use super::segment::Segment;
 use super::{LogError, PartitionLog};
 
@@ -49,17 +49,8 @@ pub(crate) fn read_checkpoint(dir: &Path) -> Option<i64> {
 }
 
 fn write_checkpoint(dir: &Path, offset: i64) -> io::Result<()> {
-    let tmp = dir.join(format!("{LOG_START_OFFSET_FILE}.tmp"));
-    {
-        let f = fs::File::create(&tmp)?;
-        io::Write::write_all(
-            &mut &f,
-            format!("{CHECKPOINT_VERSION} {offset}\n").as_bytes(),
-        )?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, dir.join(LOG_START_OFFSET_FILE))?;
-    sync_dir(dir)
+    let body = format!("{CHECKPOINT_VERSION} {offset}\n");
+    write_file_atomic(dir, LOG_START_OFFSET_FILE, body.as_bytes())
 }
 
 /// Epoch → start offset of the batches in `segments` (see the module docs).
