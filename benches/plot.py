@@ -50,7 +50,7 @@ def grouped(ax, labels, series, ylabel, title, log=False):
 
 
 def short(name):
-    return name.replace("produce-", "P ").replace("consume-", "C ").replace("-half-peak-latency", " @½ peak")
+    return name.replace("produce-", "P ").replace("consume-", "C ").replace("-half-peak-latency", " @½ peak").replace("-linger1", " linger 1")
 
 
 def save(fig, out_dir, name):

@@ -183,6 +183,10 @@ def targets(res, g, t):
     if w and w.get("latency"):
         add("produce p99 at half of peak", "< 5 ms", "%.2f ms" % w["latency"]["p99_ms"],
             w["latency"]["p99_ms"] < 5)
+    w = g.get("produce-100b-half-peak-latency-linger1")
+    if w and w.get("latency"):
+        add("produce p99 at half of peak, linger.ms=1", "< 5 ms", "%.2f ms" % w["latency"]["p99_ms"],
+            w["latency"]["p99_ms"] < 5)
     for n, label in [("produce-100b-base", "produce 100 B"), ("produce-1kib", "produce 1 KiB"),
                      ("consume-100b", "consume 100 B")]:
         if n in g and n in t and t[n]["records_per_s"] > 0:

@@ -103,6 +103,13 @@ impl OffsetIndex {
         target: u64,
         key: impl Fn((i64, u64)) -> u64,
     ) -> io::Result<Option<(i64, u64)>> {
+        // Keys grow with the entry number, so a target at or past the last entry (a
+        // consumer at the tail; a fetch budget reaching past the end) needs no probes.
+        if let Some(l) = self.last {
+            if key(l) <= target {
+                return Ok(Some(l));
+            }
+        }
         let (mut lo, mut hi) = (0u64, self.entries);
         let mut found = None;
         while lo < hi {
@@ -302,5 +309,44 @@ impl TimeIndex {
 
     pub(crate) fn path(&self) -> &Path {
         self.file.path()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The binary search and the shortcut past the last entry agree, before and after
+    /// the last entry moves (append, then a cut back by a failed append's undo).
+    #[test]
+    fn offset_index_floor_with_and_without_the_last_entry_shortcut() {
+        let dir = tempfile::tempdir().unwrap();
+        let faults = Arc::new(Faults::default());
+        let mut idx = OffsetIndex::open(&dir.path().join("0.index"), 100, true, &faults).unwrap();
+        assert_eq!(idx.lookup(150).unwrap(), 0, "empty index");
+        // Batches indexed at offsets 100, 110, ..., 190 at positions 0, 1000, ..., 9000.
+        let entries: Vec<(i64, u64)> = (0..10).map(|i| (100 + 10 * i, 1000 * i as u64)).collect();
+        idx.append_many(&entries).unwrap();
+        assert_eq!(idx.lookup(99).unwrap(), 0, "below the base");
+        assert_eq!(idx.lookup(100).unwrap(), 0);
+        assert_eq!(idx.lookup(125).unwrap(), 2000);
+        assert_eq!(idx.lookup(189).unwrap(), 8000);
+        assert_eq!(idx.lookup(190).unwrap(), 9000, "at the last entry");
+        assert_eq!(idx.lookup(10_000).unwrap(), 9000, "past the last entry");
+        assert_eq!(idx.position_floor(8999).unwrap(), Some(8000));
+        assert_eq!(idx.position_floor(50_000).unwrap(), Some(9000));
+        idx.truncate_entries(4).unwrap();
+        assert_eq!(idx.last(), Some((130, 3000)));
+        assert_eq!(idx.lookup(10_000).unwrap(), 3000, "the cut-back last entry");
+        assert_eq!(idx.lookup(125).unwrap(), 2000);
+        assert_eq!(idx.position_floor(2500).unwrap(), Some(2000));
+        drop(idx);
+        let reopened = OffsetIndex::open(&dir.path().join("0.index"), 100, false, &faults).unwrap();
+        assert_eq!(
+            reopened.lookup(10_000).unwrap(),
+            3000,
+            "last entry read back at open"
+        );
+        assert_eq!(reopened.lookup(115).unwrap(), 1000);
     }
 }

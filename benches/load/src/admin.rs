@@ -79,7 +79,9 @@ fn wait_for_leaders(bootstrap: &str, topic: &str, partitions: i32) -> anyhow::Re
             }
         }
         if std::time::Instant::now() > deadline {
-            return Err(anyhow!("topic {topic}: partitions have no leader after 20 s"));
+            return Err(anyhow!(
+                "topic {topic}: partitions have no leader after 20 s"
+            ));
         }
         std::thread::sleep(Duration::from_millis(50));
     }

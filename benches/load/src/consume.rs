@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
 use clap::Args;
+use rdkafka::bindings as rdsys;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::bindings as rdsys;
 use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
 
@@ -85,8 +85,15 @@ pub fn consumer_config(bootstrap: &str, s: &ConsumeSettings) -> ClientConfig {
     c
 }
 
-pub fn run(bootstrap: &str, topic: &str, s: &ConsumeSettings, label: &str) -> anyhow::Result<WorkloadResult> {
-    let consumer: BaseConsumer = consumer_config(bootstrap, s).create().context("creating consumer")?;
+pub fn run(
+    bootstrap: &str,
+    topic: &str,
+    s: &ConsumeSettings,
+    label: &str,
+) -> anyhow::Result<WorkloadResult> {
+    let consumer: BaseConsumer = consumer_config(bootstrap, s)
+        .create()
+        .context("creating consumer")?;
     let parts = crate::admin::partition_count(&consumer, topic)?;
     let mut high = Vec::with_capacity(parts as usize);
     let mut low = Vec::with_capacity(parts as usize);
@@ -153,7 +160,8 @@ pub fn run(bootstrap: &str, topic: &str, s: &ConsumeSettings, label: &str) -> an
             }
             for &m in &batch[..got as usize] {
                 // SAFETY: librdkafka returned a valid message pointer.
-                let (err, len, part, offset) = unsafe { ((*m).err, (*m).len, (*m).partition, (*m).offset) };
+                let (err, len, part, offset) =
+                    unsafe { ((*m).err, (*m).len, (*m).partition, (*m).offset) };
                 unsafe { rdsys::rd_kafka_message_destroy(m) };
                 if err != rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
                     if err != rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR__PARTITION_EOF {

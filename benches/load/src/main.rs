@@ -22,7 +22,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "gregor-load", version, about = "Load generator for Kafka-compatible brokers (librdkafka)")]
+#[command(
+    name = "gregor-load",
+    version,
+    about = "Load generator for Kafka-compatible brokers (librdkafka)"
+)]
 struct Cli {
     /// bootstrap.servers of the broker under test.
     #[arg(long, global = true, default_value = "127.0.0.1:9092")]
@@ -53,6 +57,10 @@ enum Cmd {
         /// Write the results as JSON to this file.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Skip the memory warm-up (see ceilings.rs: on a lazily backed VM the
+        /// first touch of memory, page cache included, is the bottleneck).
+        #[arg(long)]
+        no_warm: bool,
     },
 }
 
@@ -81,8 +89,14 @@ fn main() -> anyhow::Result<()> {
             }
         }
         Cmd::Matrix(args) => matrix::run(&cli.bootstrap, &args)?,
-        Cmd::Ceilings { dir, bytes, seconds, out } => {
-            let res = ceilings::run(&dir, bytes, seconds)?;
+        Cmd::Ceilings {
+            dir,
+            bytes,
+            seconds,
+            out,
+            no_warm,
+        } => {
+            let res = ceilings::run(&dir, bytes, seconds, !no_warm)?;
             let json = serde_json::to_string_pretty(&res)?;
             println!("{json}");
             if let Some(out) = out {

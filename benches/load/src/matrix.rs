@@ -1,7 +1,8 @@
 //! The benchmark matrix: a base case (100 B records, acks=1, one partition,
 //! no compression, one producer) and one variation along each axis, 1 KiB
 //! and 64 KiB produce, consumption of the 100 B and 64 KiB backlogs from the
-//! beginning, and produce latency at half of the base case's peak rate.
+//! beginning, and produce latency at half of the base case's peak rate
+//! (with the linger.ms=5, and with linger.ms=1).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -56,6 +57,7 @@ fn base() -> ProduceSettings {
         producers: 1,
         rate: None,
         props: vec![],
+        copy_payload: false,
     }
 }
 
@@ -80,7 +82,11 @@ impl Runner<'_> {
     }
 
     /// Runs `f` with the broker's CPU time read around it.
-    fn measured(&mut self, name: &str, f: impl FnOnce() -> anyhow::Result<WorkloadResult>) -> Option<WorkloadResult> {
+    fn measured(
+        &mut self,
+        name: &str,
+        f: impl FnOnce() -> anyhow::Result<WorkloadResult>,
+    ) -> Option<WorkloadResult> {
         let pid = self.args.broker_pid;
         let cpu0 = pid.and_then(procstat::cpu_seconds);
         let busy0 = procstat::machine_busy_seconds();
@@ -117,14 +123,21 @@ impl Runner<'_> {
     }
 
     /// Produce workload on a fresh topic; returns the result and the topic.
-    fn produce(&mut self, name: &str, s: ProduceSettings, keep: bool) -> Option<(WorkloadResult, String)> {
+    fn produce(
+        &mut self,
+        name: &str,
+        s: ProduceSettings,
+        keep: bool,
+    ) -> Option<(WorkloadResult, String)> {
         if !self.wanted(name) {
             return None;
         }
         let topic = admin::fresh_topic_name(name);
         if let Err(e) = admin::recreate_topic(self.bootstrap, &topic, s.partitions) {
             eprintln!("[{name}] topic: {e:#}");
-            self.out.failures.push((name.to_string(), format!("creating topic: {e:#}")));
+            self.out
+                .failures
+                .push((name.to_string(), format!("creating topic: {e:#}")));
             return None;
         }
         let bootstrap = self.bootstrap.to_string();
@@ -163,6 +176,7 @@ pub fn run(bootstrap: &str, args: &MatrixArgs) -> anyhow::Result<()> {
             "queue.buffering.max.messages": 500000, "queue.buffering.max.kbytes": 65536,
             "enable.idempotence": false, "socket.nagle.disable": true,
             "partitioning": "explicit, round-robin per record",
+            "send": "rd_kafka_produce with a topic handle, payload referenced in place (no RD_KAFKA_MSG_F_COPY)",
             "payload": "random upper-case letters, no key",
             "latency_sample": format!("1 in {} records, produce() to delivery report", produce::LATENCY_SAMPLE)
         },
@@ -189,25 +203,85 @@ pub fn run(bootstrap: &str, args: &MatrixArgs) -> anyhow::Result<()> {
 
     // Base case; its topic is the 100 B backlog for the consumer.
     let wanted_consume = r.wanted("consume-100b");
-    let base_res = r.produce("produce-100b-base", ProduceSettings { seconds: secs, ..base() }, wanted_consume);
+    let base_res = r.produce(
+        "produce-100b-base",
+        ProduceSettings {
+            seconds: secs,
+            ..base()
+        },
+        wanted_consume,
+    );
     let peak = base_res.as_ref().map(|(res, _)| res.records_per_s);
     if let Some((_, topic)) = &base_res {
         r.consume("consume-100b", topic);
         admin::delete_topic(bootstrap, topic);
     }
 
-    r.produce("produce-100b-acks-all", ProduceSettings { seconds: secs, acks: "all".into(), ..base() }, false);
-    r.produce("produce-100b-8-partitions", ProduceSettings { seconds: secs, partitions: 8, ..base() }, false);
-    r.produce("produce-100b-lz4", ProduceSettings { seconds: secs, compression: "lz4".into(), ..base() }, false);
-    r.produce("produce-100b-zstd", ProduceSettings { seconds: secs, compression: "zstd".into(), ..base() }, false);
-    r.produce("produce-100b-4-producers", ProduceSettings { seconds: secs, producers: 4, ..base() }, false);
-    r.produce("produce-1kib", ProduceSettings { seconds: secs, record_size: 1024, ..base() }, false);
+    r.produce(
+        "produce-100b-acks-all",
+        ProduceSettings {
+            seconds: secs,
+            acks: "all".into(),
+            ..base()
+        },
+        false,
+    );
+    r.produce(
+        "produce-100b-8-partitions",
+        ProduceSettings {
+            seconds: secs,
+            partitions: 8,
+            ..base()
+        },
+        false,
+    );
+    r.produce(
+        "produce-100b-lz4",
+        ProduceSettings {
+            seconds: secs,
+            compression: "lz4".into(),
+            ..base()
+        },
+        false,
+    );
+    r.produce(
+        "produce-100b-zstd",
+        ProduceSettings {
+            seconds: secs,
+            compression: "zstd".into(),
+            ..base()
+        },
+        false,
+    );
+    r.produce(
+        "produce-100b-4-producers",
+        ProduceSettings {
+            seconds: secs,
+            producers: 4,
+            ..base()
+        },
+        false,
+    );
+    r.produce(
+        "produce-1kib",
+        ProduceSettings {
+            seconds: secs,
+            record_size: 1024,
+            ..base()
+        },
+        false,
+    );
 
     // 64 KiB records: at most ~1.5 GB of backlog, read back repeatedly.
     let wanted_big = r.wanted("consume-64kib");
     let big = r.produce(
         "produce-64kib",
-        ProduceSettings { seconds: secs, record_size: 65536, records: 24_000, ..base() },
+        ProduceSettings {
+            seconds: secs,
+            record_size: 65536,
+            records: 24_000,
+            ..base()
+        },
         wanted_big,
     );
     if let Some((_, topic)) = &big {
@@ -221,7 +295,26 @@ pub fn run(bootstrap: &str, args: &MatrixArgs) -> anyhow::Result<()> {
         let records = (rate * args.produce_seconds) as u64;
         r.produce(
             "produce-100b-half-peak-latency",
-            ProduceSettings { seconds: Some(args.produce_seconds * 2.0), rate: Some(rate), records, ..base() },
+            ProduceSettings {
+                seconds: Some(args.produce_seconds * 2.0),
+                rate: Some(rate),
+                records,
+                ..base()
+            },
+            false,
+        );
+        // The same with linger.ms=1: with linger.ms=5 every batch waits up to
+        // 5 ms in the client before it is sent, so that run's p99 cannot be
+        // below ~5 ms plus one round trip whatever the broker does.
+        r.produce(
+            "produce-100b-half-peak-latency-linger1",
+            ProduceSettings {
+                seconds: Some(args.produce_seconds * 2.0),
+                rate: Some(rate),
+                records,
+                props: vec!["linger.ms=1".into()],
+                ..base()
+            },
             false,
         );
     }
