@@ -179,6 +179,10 @@ def targets(res, g, t):
     if a and b:
         f = a["records_per_s"] / b["records_per_s"]
         add("acks=all vs acks=1", "within 10%", "%.0f%% of acks=1" % (100 * f), f >= 0.9)
+    w = g.get("consume-64kib-raw")
+    if w:
+        f = w["mb_per_s"] / c["sendfile_loopback"]["mb_per_s"]
+        add("fetch of 64 KiB records, raw engine", "≥ 80% of loopback sendfile", "%.0f%%" % (100 * f), f >= 0.8)
     w = g.get("produce-100b-half-peak-latency")
     if w and w.get("latency"):
         add("produce p99 at half of peak", "< 5 ms", "%.2f ms" % w["latency"]["p99_ms"],
@@ -188,7 +192,10 @@ def targets(res, g, t):
         add("produce p99 at half of peak, linger.ms=1", "< 5 ms", "%.2f ms" % w["latency"]["p99_ms"],
             w["latency"]["p99_ms"] < 5)
     for n, label in [("produce-100b-base", "produce 100 B"), ("produce-1kib", "produce 1 KiB"),
-                     ("consume-100b", "consume 100 B")]:
+                     ("consume-100b", "consume 100 B"),
+                     ("produce-100b-raw", "produce 100 B, raw engine"),
+                     ("produce-1kib-raw", "produce 1 KiB, raw engine"),
+                     ("consume-100b-raw", "consume 100 B, raw engine")]:
         if n in g and n in t and t[n]["records_per_s"] > 0:
             r = g[n]["records_per_s"] / t[n]["records_per_s"]
             add("%s vs tansu (in memory)" % label, "≥ 1.5×", "%.2f×" % r, r >= 1.5)

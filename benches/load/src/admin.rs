@@ -102,3 +102,12 @@ pub fn partition_count(consumer: &BaseConsumer, topic: &str) -> anyhow::Result<i
     }
     Ok(t.partitions().len() as i32)
 }
+
+/// Partition count of `topic`, asked through a short-lived consumer.
+pub fn topic_partitions(bootstrap: &str, topic: &str) -> anyhow::Result<i32> {
+    let consumer: BaseConsumer = rdkafka::config::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .context("creating metadata consumer")?;
+    partition_count(&consumer, topic)
+}

@@ -16,6 +16,7 @@ mod consume;
 mod matrix;
 mod procstat;
 mod produce;
+mod raw;
 
 use std::path::PathBuf;
 
@@ -43,6 +44,38 @@ enum Cmd {
     Consume(consume::ConsumeArgs),
     /// Run the benchmark matrix and write JSON results.
     Matrix(matrix::MatrixArgs),
+    /// Produce with the raw engine (Produce v7 without a client library; see src/raw.rs).
+    RawProduce {
+        /// Topic to write (created fresh unless --no-create).
+        #[arg(long)]
+        topic: Option<String>,
+        #[arg(long)]
+        no_create: bool,
+        #[arg(long, default_value_t = 100)]
+        record_size: usize,
+        #[arg(long, default_value_t = 6.0)]
+        seconds: f64,
+        #[arg(long, default_value_t = 1)]
+        partitions: i32,
+        /// 1 or all.
+        #[arg(long, default_value = "1")]
+        acks: String,
+        /// Requests in flight on the connection.
+        #[arg(long, default_value_t = 5)]
+        in_flight: usize,
+    },
+    /// Read a topic from the beginning with the raw engine (Fetch v4; see src/raw.rs).
+    RawConsume {
+        #[arg(long)]
+        topic: String,
+        /// Value size the topic was written with (for MB/s).
+        #[arg(long, default_value_t = 100)]
+        record_size: usize,
+        #[arg(long, default_value_t = 0.0)]
+        min_seconds: f64,
+        #[arg(long, default_value_t = 1)]
+        max_passes: u32,
+    },
     /// Measure the machine's ceilings: sequential writes to a dir, loopback sendfile.
     Ceilings {
         /// Directory to write the test file in (the broker's data dir).
@@ -87,6 +120,50 @@ fn main() -> anyhow::Result<()> {
             if let Some(out) = &args.out {
                 std::fs::write(out, serde_json::to_string_pretty(&res)?)?;
             }
+        }
+        Cmd::RawProduce {
+            topic,
+            no_create,
+            record_size,
+            seconds,
+            partitions,
+            acks,
+            in_flight,
+        } => {
+            let topic = topic.unwrap_or_else(|| admin::fresh_topic_name("raw-produce"));
+            if !no_create {
+                admin::recreate_topic(&cli.bootstrap, &topic, partitions)?;
+            }
+            let acks = if acks == "all" { -1 } else { acks.parse()? };
+            let s = raw::RawProduce {
+                record_size,
+                seconds,
+                partitions,
+                acks,
+                in_flight,
+            };
+            println!(
+                "{}",
+                raw::produce(&cli.bootstrap, &topic, &s, "raw-produce")?.summary_line()
+            );
+        }
+        Cmd::RawConsume {
+            topic,
+            record_size,
+            min_seconds,
+            max_passes,
+        } => {
+            let parts = admin::topic_partitions(&cli.bootstrap, &topic)?;
+            let s = raw::RawConsume {
+                record_size,
+                min_seconds,
+                max_passes,
+                fetch_bytes: raw::FETCH_BYTES,
+            };
+            println!(
+                "{}",
+                raw::consume(&cli.bootstrap, &topic, parts, &s, "raw-consume")?.summary_line()
+            );
         }
         Cmd::Matrix(args) => matrix::run(&cli.bootstrap, &args)?,
         Cmd::Ceilings {

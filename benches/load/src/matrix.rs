@@ -12,7 +12,10 @@ use serde::Serialize;
 
 use crate::consume::{self, ConsumeSettings};
 use crate::produce::{self, ProduceSettings, WorkloadResult};
-use crate::{admin, procstat};
+use crate::{admin, procstat, raw};
+
+/// Requests in flight of the raw producer.
+const RAW_IN_FLIGHT: usize = 5;
 
 #[derive(Debug, Args)]
 pub struct MatrixArgs {
@@ -150,6 +153,51 @@ impl Runner<'_> {
         r.map(|r| (r, topic))
     }
 
+    /// Raw-engine produce (src/raw.rs) to a fresh topic, deleted afterwards.
+    fn raw_produce(&mut self, name: &str, record_size: usize) {
+        if !self.wanted(name) {
+            return;
+        }
+        let topic = admin::fresh_topic_name(name);
+        if let Err(e) = admin::recreate_topic(self.bootstrap, &topic, 1) {
+            self.out
+                .failures
+                .push((name.to_string(), format!("creating topic: {e:#}")));
+            return;
+        }
+        let s = raw::RawProduce {
+            record_size,
+            seconds: self.args.produce_seconds,
+            partitions: 1,
+            acks: 1,
+            in_flight: RAW_IN_FLIGHT,
+        };
+        let bootstrap = self.bootstrap.to_string();
+        let t = topic.clone();
+        self.measured(name, || raw::produce(&bootstrap, &t, &s, name));
+        admin::delete_topic(self.bootstrap, &topic);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    /// Raw-engine read of a backlog written with `record_size` records.
+    fn raw_consume(&mut self, name: &str, topic: &str, record_size: usize) {
+        if !self.wanted(name) {
+            return;
+        }
+        let s = raw::RawConsume {
+            record_size,
+            min_seconds: self.args.consume_seconds,
+            max_passes: 200,
+            fetch_bytes: raw::FETCH_BYTES,
+        };
+        let bootstrap = self.bootstrap.to_string();
+        self.measured(name, || {
+            let parts = admin::topic_partitions(&bootstrap, topic)?;
+            raw::consume(&bootstrap, topic, parts, &s, name)
+        });
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
     fn consume(&mut self, name: &str, topic: &str) {
         if !self.wanted(name) {
             return;
@@ -185,6 +233,11 @@ pub fn run(bootstrap: &str, args: &MatrixArgs) -> anyhow::Result<()> {
             "queued.max.messages.kbytes": 262144, "queued.min.messages": 1000000,
             "fetch.wait.max.ms": 100, "assignment": "manual, all partitions from the beginning"
         },
+        "raw_engine": {
+            "what": "Produce v7 / Fetch v4 without a client library (benches/load/src/raw.rs), for the broker's own limit",
+            "produce": format!("batches of ~{} B built once, timestamps and CRC-32C renewed per send, {} requests in flight, acks=1", raw::BATCH_BYTES, RAW_IN_FLIGHT),
+            "consume": "one Fetch in flight, 16 MiB per partition, 64 KiB reads, batch headers parsed only",
+        },
         "produce_seconds": args.produce_seconds,
         "consume_min_seconds": args.consume_seconds,
     });
@@ -214,6 +267,7 @@ pub fn run(bootstrap: &str, args: &MatrixArgs) -> anyhow::Result<()> {
     let peak = base_res.as_ref().map(|(res, _)| res.records_per_s);
     if let Some((_, topic)) = &base_res {
         r.consume("consume-100b", topic);
+        r.raw_consume("consume-100b-raw", topic, 100);
         admin::delete_topic(bootstrap, topic);
     }
 
@@ -286,8 +340,13 @@ pub fn run(bootstrap: &str, args: &MatrixArgs) -> anyhow::Result<()> {
     );
     if let Some((_, topic)) = &big {
         r.consume("consume-64kib", topic);
+        r.raw_consume("consume-64kib-raw", topic, 65536);
         admin::delete_topic(bootstrap, topic);
     }
+
+    // The broker without a client library's per-record work (src/raw.rs).
+    r.raw_produce("produce-100b-raw", 100);
+    r.raw_produce("produce-1kib-raw", 1024);
 
     // Latency at half of the base case's peak rate.
     if let Some(peak) = peak {
