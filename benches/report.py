@@ -128,6 +128,10 @@ def table(args):
         ("sendfile_loopback", "sendfile(2) over 127.0.0.1"),
     ]:
         print("| %s | %.0f |" % (label, c[key]["mb_per_s"]))
+    w = c.get("warm_memory")
+    if w and w.get("fill"):
+        print("| first touch of memory (page-cache fill of the warm file, %d MiB; not a ceiling) | %.0f |"
+              % (w["fill"]["bytes"] >> 20, w["fill"]["mb_per_s"]))
     print()
     print("| workload | gregor | tansu | gregor ÷ tansu | ceiling | gregor ÷ ceiling "
           "| latency p50/p99/p99.9 ms (gregor; tansu) | broker CPU s/GB (gregor; tansu) "

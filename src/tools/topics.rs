@@ -146,15 +146,20 @@ fn alter(client: &mut Client, args: &TopicsArgs, name: &str) -> Result<Vec<Strin
         .results
         .first()
         .ok_or("empty CreatePartitions response")?;
-    match r.error_code {
+    topic_outcome(r.error_code, r.error_message.as_ref(), args.if_exists)
+}
+
+/// The outcome of a one-topic admin call: success, or an unknown topic that
+/// `--if-exists` tolerates (as kafka-topics.sh does), or the broker's error.
+fn topic_outcome(
+    code: i16,
+    message: Option<&StrBytes>,
+    if_exists: bool,
+) -> Result<Vec<String>, String> {
+    match code {
         0 => Ok(vec![]),
-        code if code == ResponseError::UnknownTopicOrPartition.code() && args.if_exists => {
-            Ok(vec![])
-        }
-        code => Err(error_text(
-            code,
-            r.error_message.as_ref().map(|m| m.as_str()),
-        )),
+        c if c == ResponseError::UnknownTopicOrPartition.code() && if_exists => Ok(vec![]),
+        c => Err(error_text(c, message.map(|m| m.as_str()))),
     }
 }
 
@@ -225,14 +230,5 @@ fn delete(client: &mut Client, args: &TopicsArgs, name: &str) -> Result<Vec<Stri
         .responses
         .first()
         .ok_or("empty DeleteTopics response")?;
-    match r.error_code {
-        0 => Ok(vec![]),
-        code if code == ResponseError::UnknownTopicOrPartition.code() && args.if_exists => {
-            Ok(vec![])
-        }
-        code => Err(error_text(
-            code,
-            r.error_message.as_ref().map(|m| m.as_str()),
-        )),
-    }
+    topic_outcome(r.error_code, r.error_message.as_ref(), args.if_exists)
 }

@@ -10,14 +10,17 @@
 //!
 //! Each test stops at a byte bound or a time bound, whichever comes first.
 //!
-//! Before them, `warm_memory` touches most of the machine's free memory once
-//! and reports how fast that went. On a virtual machine whose memory the host
-//! backs lazily (this project's CI machines), the first touch of a guest page
-//! costs a host fault: page-cache writes into never-touched memory ran at
-//! ~430 MB/s here, into memory touched before at 5.6 GB/s (`dd` of 2 GiB,
-//! twice). A server that has run for a while has touched all of its RAM
-//! through the page cache, so the ceilings and the broker runs are taken on
-//! warmed memory, and the first-touch rate is reported beside them.
+//! Before them, [`warm`] fills the page cache with a sparse file and keeps
+//! it there. This machine is a virtual machine whose host backs guest memory
+//! lazily and takes freed memory back (virtio-balloon free page reporting):
+//! the first touch of a page costs a host fault. Page-cache writes into
+//! never-touched memory ran at ~430 MB/s here, the same 2 GiB rewritten at
+//! once at 5.6 GB/s (`dd`), so a broker receiving records pays the host on
+//! every new page-cache page. A server that has run for a while has its
+//! memory full of page cache, and new pages come from reclaiming old ones;
+//! the warm file recreates that state: its clean pages stay cached (never
+//! free, so never given back to the host) until the broker's writes reclaim
+//! them. The rate of the fill (first touch) is reported beside the ceilings.
 
 use std::fs::OpenOptions;
 use std::io::{Read, Write};
@@ -48,19 +51,20 @@ impl Measure {
     }
 }
 
-/// The memory warm-up: the first pass over fresh anonymous memory and a
-/// second pass over the same amount once the first was unmapped.
+/// The page-cache fill of [`warm`]: bytes read from the sparse warm file
+/// that were not cached yet, and how fast (the first touch of that memory).
 #[derive(Debug, Serialize)]
-pub struct WarmMemory {
-    pub first_touch: Measure,
-    pub second_touch: Measure,
+pub struct WarmFill {
+    pub file: String,
+    pub file_bytes: u64,
+    pub fill: Measure,
 }
 
 #[derive(Debug, Serialize)]
 pub struct Ceilings {
     pub dir: String,
     pub method: &'static str,
-    pub warm_memory: Option<WarmMemory>,
+    pub warm_memory: Option<WarmFill>,
     pub write_pagecache: Measure,
     pub write_fsync_end: Measure,
     pub write_fdatasync_each: Measure,
@@ -81,9 +85,14 @@ pub struct SendfileRun {
 /// reading whole fetch responses uses large buffers.
 const SENDFILE_READ_SIZES: &[usize] = &[64 << 10, 1 << 20];
 
-pub fn run(dir: &Path, max_bytes: u64, seconds: f64, warm: bool) -> anyhow::Result<Ceilings> {
+pub fn run(
+    dir: &Path,
+    max_bytes: u64,
+    seconds: f64,
+    warm_file: Option<&Path>,
+) -> anyhow::Result<Ceilings> {
     std::fs::create_dir_all(dir)?;
-    let warm_memory = if warm { Some(warm_memory()?) } else { None };
+    let warm_memory = warm_file.map(warm).transpose()?;
     let limit = Duration::from_secs_f64(seconds);
     let buf: Vec<u8> = (0..CHUNK).map(|i| (i * 31 % 251) as u8).collect();
 
@@ -158,8 +167,8 @@ pub fn run(dir: &Path, max_bytes: u64, seconds: f64, warm: bool) -> anyhow::Resu
     Ok(Ceilings {
         dir: dir.display().to_string(),
         warm_memory,
-        method: "memory warmed first (all available memory but 2 GiB, up to 20 GiB, touched \
-                 page by page, twice); 1 MiB write(2) buffers to one file: page cache = writes only; \
+        method: "page cache filled first with a sparse warm file (all available memory but \
+                 2 GiB, up to 20 GiB), kept for the whole run; 1 MiB write(2) buffers to one file: page cache = writes only; \
                  fsync at end = writes + one fdatasync; fdatasync each = fdatasync after \
                  every 1 MiB; sendfile = sendfile(2) of a page-cached file over a 127.0.0.1 \
                  TCP connection to a reader thread (64 KiB and 1 MiB reads, discarded; the better \
@@ -229,69 +238,61 @@ fn sendfile_loopback(
     Ok(Measure::new(n, end.duration_since(t0).as_secs_f64()))
 }
 
-/// Memory left untouched by the warm-up so the page cache and the other
-/// processes keep room, bytes.
+/// Memory the warm file leaves available, bytes (the broker's and the
+/// client's own memory, and room for the kernel).
 const WARM_RESERVE_BYTES: u64 = 2 << 30;
-/// Upper bound of the warm-up, bytes (a 20 GiB first touch takes ~45 s here).
+/// Upper bound of the warm file, bytes (a 20 GiB first fill takes ~45 s here).
 const WARM_MAX_BYTES: u64 = 20 << 30;
-const PAGE_BYTES: usize = 4096;
 
-/// Touches `MemAvailable - WARM_RESERVE_BYTES` (at most `WARM_MAX_BYTES`) of
-/// anonymous memory page by page, unmaps it, and does it again: the freed
-/// pages return to the kernel's free lists already backed by the host.
-fn warm_memory() -> anyhow::Result<WarmMemory> {
-    let meminfo = std::fs::read_to_string("/proc/meminfo")?;
-    let available_kib: u64 = meminfo
-        .lines()
-        .find_map(|l| l.strip_prefix("MemAvailable:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .context("MemAvailable in /proc/meminfo")?;
-    let bytes = (available_kib * 1024)
-        .saturating_sub(WARM_RESERVE_BYTES)
-        .min(WARM_MAX_BYTES);
-    let first_touch = touch_anonymous(bytes as usize)?;
-    let second_touch = touch_anonymous(bytes as usize)?;
+/// Fills the page cache with `path`, a sparse file (no disk space, no disk
+/// IO: holes read as zero pages, which stay cached and clean) sized to the
+/// available memory less `WARM_RESERVE_BYTES` when first made. Run again
+/// before each broker: pages reclaimed since are read back in; the file is
+/// left in place for the caller to delete after the run.
+pub fn warm(path: &Path) -> anyhow::Result<WarmFill> {
+    let existing = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let len = if existing > 0 {
+        existing
+    } else {
+        (meminfo_kib("MemAvailable:")? * 1024)
+            .saturating_sub(WARM_RESERVE_BYTES)
+            .min(WARM_MAX_BYTES)
+    };
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?;
+    f.set_len(len)?;
+    let before = meminfo_kib("Cached:")?;
+    let t0 = Instant::now();
+    let mut r = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; CHUNK];
+    while r.read(&mut buf)? > 0 {}
+    let secs = t0.elapsed().as_secs_f64();
+    let filled = meminfo_kib("Cached:")?.saturating_sub(before) * 1024;
+    let fill = Measure::new(filled, secs);
     eprintln!(
-        "[ceilings] memory warm-up {} MiB: first touch {:.0} MB/s, second {:.0} MB/s",
-        bytes >> 20,
-        first_touch.mb_per_s,
-        second_touch.mb_per_s
+        "[warm] {} MiB warm file {}: {} MiB newly cached in {:.1} s ({:.0} MB/s)",
+        len >> 20,
+        path.display(),
+        filled >> 20,
+        secs,
+        fill.mb_per_s
     );
-    Ok(WarmMemory {
-        first_touch,
-        second_touch,
+    Ok(WarmFill {
+        file: path.display().to_string(),
+        file_bytes: len,
+        fill,
     })
 }
 
-fn touch_anonymous(len: usize) -> anyhow::Result<Measure> {
-    let len = len - len % PAGE_BYTES;
-    if len == 0 {
-        return Ok(Measure::new(0, 1.0));
-    }
-    let t0 = Instant::now();
-    // SAFETY: a fresh private anonymous mapping; only this function uses it and
-    // it is unmapped before returning.
-    let ptr = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-            -1,
-            0,
-        )
-    };
-    if ptr == libc::MAP_FAILED {
-        return Err(std::io::Error::last_os_error()).context("mmap for the memory warm-up");
-    }
-    let base = ptr as *mut u8;
-    for off in (0..len).step_by(PAGE_BYTES) {
-        // SAFETY: `off < len`, inside the mapping.
-        unsafe { std::ptr::write_volatile(base.add(off), 1) };
-    }
-    let secs = t0.elapsed().as_secs_f64();
-    // SAFETY: the mapping made above, not used after this.
-    unsafe { libc::munmap(ptr, len) };
-    Ok(Measure::new(len as u64, secs))
+/// A `/proc/meminfo` field (`key` with its colon), KiB.
+fn meminfo_kib(key: &str) -> anyhow::Result<u64> {
+    std::fs::read_to_string("/proc/meminfo")?
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .with_context(|| format!("{key} in /proc/meminfo"))
 }

@@ -90,10 +90,16 @@ enum Cmd {
         /// Write the results as JSON to this file.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Skip the memory warm-up (see ceilings.rs: on a lazily backed VM the
-        /// first touch of memory, page cache included, is the bottleneck).
+        /// Fill the page cache with this sparse file first and leave it
+        /// there (see ceilings.rs: on a lazily backed VM the first touch of
+        /// memory, page cache included, is the bottleneck).
         #[arg(long)]
-        no_warm: bool,
+        warm_file: Option<PathBuf>,
+    },
+    /// Fill the page cache with a sparse file (again), as `ceilings --warm-file` does.
+    Warm {
+        #[arg(long)]
+        file: PathBuf,
     },
 }
 
@@ -166,14 +172,17 @@ fn main() -> anyhow::Result<()> {
             );
         }
         Cmd::Matrix(args) => matrix::run(&cli.bootstrap, &args)?,
+        Cmd::Warm { file } => {
+            ceilings::warm(&file)?;
+        }
         Cmd::Ceilings {
             dir,
             bytes,
             seconds,
             out,
-            no_warm,
+            warm_file,
         } => {
-            let res = ceilings::run(&dir, bytes, seconds, !no_warm)?;
+            let res = ceilings::run(&dir, bytes, seconds, warm_file.as_deref())?;
             let json = serde_json::to_string_pretty(&res)?;
             println!("{json}");
             if let Some(out) = out {
