@@ -3,7 +3,7 @@
 Markdown tables (workloads, ceilings, targets of issue #6) for
 docs/performance.md. Standard library only.
 
-    python3 benches/report.py combine --ceilings C.json --broker gregor=G.json [--broker tansu=T.json] --out R.json
+    python3 benches/report.py combine --ceilings C1.json [--ceilings C2.json] --broker gregor=G.json [--broker tansu=T.json] --out R.json
     python3 benches/report.py table [benches/results/latest.json]
 """
 
@@ -41,14 +41,74 @@ def machine():
     }
 
 
+# Ceilings measured more than once per run; the best sample of each is the
+# machine's limit (a ceiling is an upper bound: a lower sample was disturbed
+# by something else on the host, not a tighter limit).
+CEILING_KEYS = ("write_pagecache", "write_fsync_end", "write_fdatasync_each", "sendfile_loopback")
+
+
+def best_ceilings(samples):
+    """The first sample with each ceiling replaced by the best over all samples;
+    every sample's figure is kept under `samples_mb_per_s`."""
+    best = dict(samples[0])
+    for key in CEILING_KEYS:
+        present = [s[key] for s in samples if key in s]
+        if not present:
+            continue
+        best[key] = dict(max(present, key=lambda m: m["mb_per_s"]))
+        best[key]["samples_mb_per_s"] = [m["mb_per_s"] for m in present]
+    best["samples"] = len(samples)
+    return best
+
+
+def is_latency(name):
+    return "latency" in name
+
+
+def figure(w):
+    """The figure a round is judged by: p99 (ms) for the latency workloads,
+    records/s for the rest."""
+    return w["latency"]["p99_ms"] if is_latency(w["name"]) else w["records_per_s"]
+
+
+def best_rounds(runs):
+    """One broker's matrix runs (rounds) → the first run with each workload
+    replaced by its best round (highest records/s; lowest p99 for the latency
+    workloads), every round's figure kept under `rounds`. Best-of-N for each
+    broker alike: a worse round was slowed by the host, not by the broker."""
+    out = dict(runs[0])
+    by_name = {}
+    order = []
+    for run in runs:
+        for w in run["workloads"]:
+            if w["name"] not in by_name:
+                order.append(w["name"])
+            by_name.setdefault(w["name"], []).append(w)
+    best = []
+    for name in order:
+        ws = by_name[name]
+        pick = min(ws, key=figure) if is_latency(name) else max(ws, key=figure)
+        pick = dict(pick)
+        pick["rounds"] = [figure(w) for w in ws]
+        best.append(pick)
+    out["workloads"] = best
+    out["rounds"] = len(runs)
+    out["failures"] = [f for run in runs for f in run.get("failures", [])]
+    return out
+
+
 def combine(args):
-    with open(args.ceilings) as f:
-        ceilings = json.load(f)
-    brokers = {}
+    samples = []
+    for path in args.ceilings:
+        with open(path) as f:
+            samples.append(json.load(f))
+    ceilings = best_ceilings(samples)
+    rounds = {}
     for spec in args.broker:
         name, path = spec.split("=", 1)
         with open(path) as f:
-            brokers[name] = json.load(f)
+            rounds.setdefault(name, []).append(json.load(f))
+    brokers = {name: best_rounds(runs) for name, runs in rounds.items()}
     out = {
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine(),
@@ -127,7 +187,11 @@ def table(args):
         ("write_fdatasync_each", "sequential write, fdatasync every 1 MiB"),
         ("sendfile_loopback", "sendfile(2) over 127.0.0.1"),
     ]:
-        print("| %s | %.0f |" % (label, c[key]["mb_per_s"]))
+        runs = c[key].get("samples_mb_per_s", [])
+        if len(runs) > 1:
+            print("| %s | %.0f (best of %s) |" % (label, c[key]["mb_per_s"], ", ".join("%.0f" % r for r in runs)))
+        else:
+            print("| %s | %.0f |" % (label, c[key]["mb_per_s"]))
     w = c.get("warm_memory")
     if w and w.get("fill"):
         print("| first touch of memory (page-cache fill of the warm file, %d MiB; not a ceiling) | %.0f |"
@@ -153,7 +217,27 @@ def table(args):
             fmt_lat(gw), fmt_lat(tw), fmt_cpu(gw), fmt_cpu(tw), fmt_client_cpu(gw),
             fmt_other(gw), fmt_other(tw)))
     print()
+    rounds_table(names, g, t)
     targets(res, g, t)
+
+
+def fmt_rounds(w):
+    if w is None or not w.get("rounds"):
+        return "–"
+    if is_latency(w["name"]):
+        return ", ".join("%.2f ms" % r for r in w["rounds"])
+    return ", ".join(format(int(r), ",") for r in w["rounds"])
+
+
+def rounds_table(names, g, t):
+    """Every round's figure, so the spread between rounds is in plain sight."""
+    if not any(len(w.get("rounds", [])) > 1 for w in list(g.values()) + list(t.values())):
+        return
+    print("| workload: every round (records/s; p99 for latency) | gregor | tansu |")
+    print("| --- | ---: | ---: |")
+    for n in names:
+        print("| %s | %s | %s |" % (n, fmt_rounds(g.get(n)), fmt_rounds(t.get(n))))
+    print()
 
 
 def targets(res, g, t):
@@ -214,8 +298,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("combine")
-    c.add_argument("--ceilings", required=True)
-    c.add_argument("--broker", action="append", default=[], help="NAME=FILE")
+    c.add_argument("--ceilings", action="append", required=True,
+                   help="ceilings JSON of gregor-load; repeat for several samples (the best of each is kept)")
+    c.add_argument("--broker", action="append", default=[],
+                   help="NAME=FILE; repeat a NAME for several rounds (each workload's best is kept)")
     c.add_argument("--out", required=True)
     tb = sub.add_parser("table")
     tb.add_argument("results", nargs="?", default=os.path.join(HERE, "results", "latest.json"))

