@@ -86,14 +86,14 @@ matrix() {
     local label="$1" port="$2" pid="$3" out="$4"
     "$LOAD" --bootstrap "127.0.0.1:$port" matrix --label "$label" --broker-pid "$pid" \
         --produce-seconds "$PRODUCE_SECONDS" --consume-seconds "$CONSUME_SECONDS" \
-        --out "$out"
+        --warm-file "$WARM" --out "$out"
 }
 
 log "ceilings in $WORK/ceilings-start"
 # The page cache is filled with a sparse warm file first and kept full for
 # the whole run (see benches/load/src/ceilings.rs: on this VM the first touch
 # of memory is the bottleneck; a long-running server's memory is full of
-# page cache). Topped up again before each broker.
+# page cache). Topped up again before each broker and each workload.
 WARM="$WORK/warm-cache.bin"
 mkdir -p "$WORK/ceilings-start"
 "$LOAD" ceilings --dir "$WORK/ceilings-start" --warm-file "$WARM" --out "$WORK/ceilings.json" >/dev/null

@@ -26,6 +26,7 @@ use std::fs::OpenOptions;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -266,9 +267,13 @@ pub fn warm(path: &Path) -> anyhow::Result<WarmFill> {
     f.set_len(len)?;
     let before = meminfo_kib("Cached:")?;
     let t0 = Instant::now();
-    let mut r = std::fs::File::open(path)?;
+    let r = std::fs::File::open(path)?;
     let mut buf = vec![0u8; CHUNK];
-    while r.read(&mut buf)? > 0 {}
+    for chunk in uncached_chunks(&r, len)? {
+        let off = chunk * CHUNK as u64;
+        let want = ((len - off) as usize).min(CHUNK);
+        r.read_exact_at(&mut buf[..want], off)?;
+    }
     let secs = t0.elapsed().as_secs_f64();
     let filled = meminfo_kib("Cached:")?.saturating_sub(before) * 1024;
     let fill = Measure::new(filled, secs);
@@ -285,6 +290,48 @@ pub fn warm(path: &Path) -> anyhow::Result<WarmFill> {
         file_bytes: len,
         fill,
     })
+}
+
+/// Indexes of the `CHUNK`-sized pieces of `f` (`len` bytes) with at least one
+/// page not in the page cache (`mincore` of a read-only mapping): a top-up
+/// reads only those, not 20 GiB of cached pages (3-11 s per top-up here).
+fn uncached_chunks(f: &std::fs::File, len: u64) -> anyhow::Result<Vec<u64>> {
+    if len == 0 {
+        return Ok(vec![]);
+    }
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
+    // SAFETY: a fresh read-only shared mapping of an open file, never
+    // dereferenced here, unmapped below.
+    let addr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len as usize,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            f.as_raw_fd(),
+            0,
+        )
+    };
+    if addr == libc::MAP_FAILED {
+        return Err(std::io::Error::last_os_error()).context("mmap of the warm file");
+    }
+    let mut resident = vec![0u8; len.div_ceil(page) as usize];
+    // SAFETY: `resident` has one byte per page of the mapping.
+    let rc = unsafe { libc::mincore(addr, len as usize, resident.as_mut_ptr()) };
+    let err = std::io::Error::last_os_error();
+    // SAFETY: the mapping made above, with its length.
+    unsafe { libc::munmap(addr, len as usize) };
+    if rc != 0 {
+        return Err(err).context("mincore of the warm file");
+    }
+    let per_chunk = (CHUNK as u64 / page) as usize;
+    Ok(resident
+        .chunks(per_chunk)
+        .enumerate()
+        .filter(|(_, pages)| pages.iter().any(|&p| p & 1 == 0))
+        .map(|(i, _)| i as u64)
+        .collect())
 }
 
 /// A `/proc/meminfo` field (`key` with its colon), KiB.

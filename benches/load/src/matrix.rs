@@ -37,6 +37,12 @@ pub struct MatrixArgs {
     /// Write the JSON results here (rewritten after every workload).
     #[arg(long)]
     pub out: PathBuf,
+    /// Top up this sparse warm file (see `gregor-load warm`) before every
+    /// workload, outside its measured time: pages freed by the previous
+    /// workload (deleted topics, the client's buffers) go back to the host
+    /// of this VM within a minute and would be cold again for the next one.
+    #[arg(long)]
+    pub warm_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Serialize)]
@@ -84,12 +90,18 @@ impl Runner<'_> {
         }
     }
 
-    /// Runs `f` with the broker's CPU time read around it.
+    /// Tops up the warm file (if any), then runs `f` with the broker's CPU
+    /// time read around it.
     fn measured(
         &mut self,
         name: &str,
         f: impl FnOnce() -> anyhow::Result<WorkloadResult>,
     ) -> Option<WorkloadResult> {
+        if let Some(path) = &self.args.warm_file {
+            if let Err(e) = crate::ceilings::warm(path) {
+                eprintln!("[{name}] warm file: {e:#}");
+            }
+        }
         let pid = self.args.broker_pid;
         let cpu0 = pid.and_then(procstat::cpu_seconds);
         let busy0 = procstat::machine_busy_seconds();
