@@ -248,8 +248,8 @@ const WARM_MAX_BYTES: u64 = 20 << 30;
 /// Fills the page cache with `path`, a sparse file (no disk space, no disk
 /// IO: holes read as zero pages, which stay cached and clean) sized to the
 /// available memory less `WARM_RESERVE_BYTES` when first made. Run again
-/// before each broker: pages reclaimed since are read back in; the file is
-/// left in place for the caller to delete after the run.
+/// before each broker and each workload: pages reclaimed since are read back
+/// in; the file is left in place for the caller to delete after the run.
 pub fn warm(path: &Path) -> anyhow::Result<WarmFill> {
     let existing = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let len = if existing > 0 {
