@@ -42,6 +42,17 @@ pub enum StartError {
     Logs(#[from] crate::replica::ReplicaError),
 }
 
+/// Why a metadata change was not (fully) carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum ProposeError {
+    #[error(transparent)]
+    Metadata(#[from] crate::cluster::ClusterError),
+    /// The change is committed, but this broker could not open (or delete)
+    /// the partition logs it implies; retried in the background.
+    #[error("the change is committed, but this broker cannot host its partitions yet: {0}")]
+    Logs(#[from] crate::replica::ReplicaError),
+}
+
 impl Broker {
     /// Opens the metadata store and every partition log under the data dir,
     /// registers this broker, and reconciles logs with the metadata image.
@@ -53,8 +64,10 @@ impl Broker {
             path: config.data_dir.clone(),
             source,
         })?;
+        let metadata_dir = config.data_dir.join("__cluster_metadata");
+        crate::replica::check_metadata_present(&config.data_dir, &metadata_dir)?;
         let metadata = MetadataStore::open(
-            &config.data_dir.join("__cluster_metadata"),
+            &metadata_dir,
             config.node_id,
             config.cluster_id.clone(),
         )
@@ -77,7 +90,7 @@ impl Broker {
         }
         let replicas = ReplicaManager::new(config.data_dir.clone(), config.log_defaults.clone());
         let image = metadata.image();
-        replicas.remove_orphans(&image);
+        replicas.sweep_partition_dirs(&image)?;
         replicas.reconcile(&image)?;
         let config_groups = config.groups.clone();
         let config_txn = config.txn.clone();
@@ -101,10 +114,11 @@ impl Broker {
     pub async fn propose(
         &self,
         command: MetadataCommand,
-    ) -> Result<crate::cluster::CommandResult, crate::cluster::ClusterError> {
+    ) -> Result<crate::cluster::CommandResult, ProposeError> {
         let result = self.metadata.propose(command).await?;
         if let Err(e) = self.replicas.reconcile(&self.metadata.image()) {
             tracing::error!(error = %e, "cannot apply metadata change to partition logs");
+            return Err(e.into());
         }
         Ok(result)
     }
@@ -135,6 +149,12 @@ impl Broker {
                         let _ = tokio::task::spawn_blocking(move || b.replicas.clean_compacted()).await;
                     }
                     _ = flush.tick() => {
+                        if broker.replicas.reconcile_failed() {
+                            let current = broker.metadata.image();
+                            if let Err(e) = broker.replicas.reconcile(&current) {
+                                tracing::error!(error = %e, "cannot apply metadata change to partition logs (retrying)");
+                            }
+                        }
                         let b = broker.clone();
                         let _ = tokio::task::spawn_blocking(move || b.replicas.periodic_flush()).await;
                     }

@@ -182,6 +182,13 @@ fn main() -> ExitCode {
     } else {
         None
     };
+    match gregor::replica::fd_budget::raise_fd_limit() {
+        Ok((old, new)) if old != new => {
+            tracing::info!(from = old, to = new, "raised the open-file limit to its hard limit");
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read or raise the open-file limit"),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -248,8 +255,15 @@ async fn run(config: BrokerConfig) -> anyhow::Result<()> {
         startup_ms = started.elapsed().as_secs_f64() * 1000.0,
         "gregor started"
     );
-    wait_for_signal().await;
-    tracing::info!("shutting down");
+    let failure = tokio::select! {
+        () = wait_for_signal() => None,
+        reason = broker.metadata.wait_fatal() => Some(reason),
+    };
+    match &failure {
+        None => tracing::info!("shutting down"),
+        Some(reason) => tracing::error!(%reason,
+            "cluster metadata storage failed: stopping the broker (exit 1) rather than serving without a working metadata log"),
+    }
     let _ = signal.send(true);
     drop(shutdown);
     let drained = tokio::time::timeout(Duration::from_millis(SHUTDOWN_DRAIN_MS), done.recv()).await;
@@ -257,6 +271,9 @@ async fn run(config: BrokerConfig) -> anyhow::Result<()> {
         tracing::warn!("connections still busy after {SHUTDOWN_DRAIN_MS} ms; closing anyway");
     }
     broker.close().await;
+    if let Some(reason) = failure {
+        anyhow::bail!("cluster metadata storage failed: {reason}");
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -16,7 +16,10 @@
 //! - A crash mid-append leaves a torn tail. On open, the first record whose
 //!   length runs past EOF or whose CRC does not match ends the log; it and
 //!   everything after it are cut off. Such records were never fsync'd, hence
-//!   never acknowledged to openraft, so dropping them is safe.
+//!   never acknowledged to openraft, so dropping them is safe. Damage with an
+//!   intact record after it cannot come from a crash (each append is fsynced
+//!   before the next starts): the log is refused, never truncated, because
+//!   dropping committed metadata would make topics look deleted.
 //! - `truncate` (conflict resolution, multi-node only) shortens the file in
 //!   place and fsyncs before returning.
 //! - `purge` rewrites the surviving records behind a `Purged` marker into a
@@ -54,6 +57,67 @@ const HEADER_LEN: usize = 8;
 /// Larger "records" can only come from a torn/garbage length field; a single
 /// metadata command is a few KB at most.
 const MAX_RECORD_LEN: usize = 64 * 1024 * 1024;
+
+/// How long a metadata write failing with a transient error (no file
+/// descriptors, no space, no memory) is retried before openraft is told it
+/// failed, in ms. Past this the Raft core stops and the broker with it
+/// (see `MetadataStore::wait_fatal`): better loud than a node that looks
+/// healthy but can never change metadata again.
+const STORAGE_RETRY_MS: u64 = 30_000;
+/// First pause between retries, in ms; doubled up to [`STORAGE_RETRY_MAX_PAUSE_MS`].
+const STORAGE_RETRY_FIRST_PAUSE_MS: u64 = 10;
+const STORAGE_RETRY_MAX_PAUSE_MS: u64 = 1_000;
+
+/// Errors that go away when the host frees resources. EIO is not one: after
+/// a failed fsync the kernel may have dropped the dirty pages, so the write
+/// is reported, never quietly retried.
+fn is_transient(e: &io::Error) -> bool {
+    use nix::errno::Errno;
+    let transient = [
+        Errno::EMFILE,
+        Errno::ENFILE,
+        Errno::ENOSPC,
+        Errno::EDQUOT,
+        Errno::ENOMEM,
+        Errno::EAGAIN,
+        Errno::EINTR,
+    ];
+    e.raw_os_error()
+        .is_some_and(|code| transient.iter().any(|t| *t as i32 == code))
+}
+
+/// Runs `op` until it succeeds, fails with a non-transient error, or
+/// [`STORAGE_RETRY_MS`] have passed. Each attempt must leave the files as
+/// they were when it fails (every operation here does), so a retry repeats
+/// the whole operation.
+async fn with_retry<T>(what: &str, mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    let started = std::time::Instant::now();
+    let mut pause_ms = STORAGE_RETRY_FIRST_PAUSE_MS;
+    let mut attempts = 0u32;
+    loop {
+        match op() {
+            Ok(v) => {
+                if attempts > 0 {
+                    tracing::warn!(what, attempts, "metadata write succeeded after retries");
+                }
+                return Ok(v);
+            }
+            Err(e) if is_transient(&e) && started.elapsed().as_millis() < u128::from(STORAGE_RETRY_MS) => {
+                if attempts == 0 {
+                    tracing::error!(what, error = %e, retry_for_ms = STORAGE_RETRY_MS,
+                        "metadata write failed; retrying (metadata changes wait meanwhile)");
+                }
+                attempts += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(pause_ms)).await;
+                pause_ms = (pause_ms * 2).min(STORAGE_RETRY_MAX_PAUSE_MS);
+            }
+            Err(e) => {
+                tracing::error!(what, error = %e, attempts, "metadata write failed for good");
+                return Err(e);
+            }
+        }
+    }
+}
 
 /// One record of `raft.log`.
 #[derive(Serialize, Deserialize)]
@@ -134,13 +198,43 @@ struct Slot {
     offset: u64,
 }
 
+/// The payload of the record at the start of `rest` if its length is
+/// plausible, it fits, and its CRC matches; `None` otherwise. A zero length is
+/// never written (a JSON record is never empty), and zero-filled space is
+/// what a crash can leave after a file's size grew but its data did not land.
+fn intact_payload(rest: &[u8]) -> Option<&[u8]> {
+    let header = rest.get(..HEADER_LEN)?;
+    let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+    let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+    if len == 0 || len > MAX_RECORD_LEN {
+        return None;
+    }
+    let payload = rest.get(HEADER_LEN..HEADER_LEN.checked_add(len)?)?;
+    (crc32c::crc32c(payload) == crc).then_some(payload)
+}
+
+/// The first byte offset after `bad` where an intact record starts, if any.
+/// A crash can only tear the last write, and every write is fsynced before
+/// the next one starts, so an intact record after a damaged one means the
+/// damage is in the middle of the log (a flipped bit, a bad sector): not
+/// something to repair by truncation. Quadratic in the worst case, which the
+/// metadata log (purged behind every snapshot) keeps small, and only run on
+/// a log that already has a damaged record.
+fn intact_record_after(data: &[u8], bad: usize) -> Option<usize> {
+    (bad + 1..data.len().saturating_sub(HEADER_LEN)).find(|&at| {
+        intact_payload(&data[at..])
+            .is_some_and(|payload| serde_json::from_slice::<LogRecord>(payload).is_ok())
+    })
+}
+
 /// Parses records until EOF or the first torn record, replaying them with
 /// exactly the semantics the in-memory map had when they were written
 /// (insert by index; a `Purged` marker drops everything up to it), so a
 /// reopened log is the log openraft last saw. Contiguity is openraft's
 /// contract, not re-checked here: its own conformance suite appends with gaps.
 ///
-/// A bad length or CRC is treated as a torn tail (see module docs). A record
+/// A bad length or CRC is treated as a torn tail (see module docs) only when
+/// no intact record follows it; otherwise the log is refused. A record
 /// with a *valid* CRC that does not parse is not something a crash can
 /// produce, so it is reported as corruption instead of being silently dropped
 /// with everything after it.
@@ -153,15 +247,20 @@ fn scan_log(data: &[u8], path: &Path) -> Result<Scanned, ClusterError> {
         if rest.len() < HEADER_LEN {
             break;
         }
-        let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-        let crc = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]);
-        if len > MAX_RECORD_LEN || rest.len() - HEADER_LEN < len {
+        let Some(payload) = intact_payload(rest) else {
+            if let Some(next) = intact_record_after(data, pos) {
+                return Err(ClusterError::Corrupt(format!(
+                    "{}: the record at byte {pos} is damaged (bad length or checksum) but an \
+                     intact record follows at byte {next}, so this is not a torn tail of the \
+                     last write; refusing to drop the {} bytes after it. Restore the file from \
+                     a backup or another node",
+                    path.display(),
+                    data.len() - pos
+                )));
+            }
             break;
-        }
-        let payload = &rest[HEADER_LEN..HEADER_LEN + len];
-        if crc32c::crc32c(payload) != crc {
-            break;
-        }
+        };
+        let len = payload.len();
         let record: LogRecord = serde_json::from_slice(payload).map_err(|e| {
             ClusterError::Corrupt(format!(
                 "{}: record at offset {pos} has a valid checksum but does not parse: {e}",
@@ -254,9 +353,14 @@ impl LogInner {
             .write_all(&buf)
             .and_then(|_| self.file.sync_data())
         {
-            // Best effort: do not leave a half-written batch in front of the
-            // next append (open would stop at it and lose later records).
-            let _ = self.file.set_len(self.file_len);
+            // Never leave a half-written batch in front of the next append:
+            // open would refuse the log (damage followed by intact records).
+            // If even the undo fails, the error must not be retried.
+            if let Err(undo) = self.file.set_len(self.file_len) {
+                return Err(io::Error::other(format!(
+                    "{e}; and cutting the partial write off failed too: {undo}"
+                )));
+            }
             return Err(e);
         }
         self.file_len += buf.len() as u64;
@@ -412,12 +516,15 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<RaftNodeId>) -> Result<(), RaftStorageError> {
-        let mut inner = self.lock();
         let bytes = serde_json::to_vec(vote).map_err(|e| StorageIOError::write_vote(&e))?;
-        write_file_atomic(&inner.dir, VOTE_FILE, &bytes)
-            .map_err(|e| StorageIOError::write_vote(&e))?;
-        inner.vote = Some(*vote);
-        Ok(())
+        with_retry("saving the vote", || {
+            let mut inner = self.lock();
+            write_file_atomic(&inner.dir, VOTE_FILE, &bytes)?;
+            inner.vote = Some(*vote);
+            Ok(())
+        })
+        .await
+        .map_err(|e| StorageIOError::write_vote(&e).into())
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<RaftNodeId>>, RaftStorageError> {
@@ -441,9 +548,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             return Ok(());
         }
         let bytes = serde_json::to_vec(&committed).map_err(|e| StorageIOError::write(&e))?;
-        write_file_replace(&inner.dir, COMMITTED_FILE, &bytes)
-            .map_err(|e| StorageIOError::write(&e))?;
-        inner.committed = committed;
+        // Only a hint: a failed write leaves an older one, which is as safe.
+        match write_file_replace(&inner.dir, COMMITTED_FILE, &bytes) {
+            Ok(()) => inner.committed = committed,
+            Err(e) => tracing::warn!(error = %e, "cannot save the committed-index hint"),
+        }
         Ok(())
     }
 
@@ -461,24 +570,26 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: Send,
     {
         let entries: Vec<LogEntry> = entries.into_iter().collect();
-        self.lock()
-            .append(entries)
-            .map_err(|e| StorageIOError::write_logs(&e))?;
+        with_retry("appending to the metadata log", || {
+            self.lock().append(entries.clone())
+        })
+        .await
+        .map_err(|e| StorageIOError::write_logs(&e))?;
         // Durable (fsync'd) before we tell openraft so.
         callback.log_io_completed(Ok(()));
         Ok(())
     }
 
     async fn truncate(&mut self, log_id: MetadataLogId) -> Result<(), RaftStorageError> {
-        self.lock()
-            .truncate(log_id.index)
+        with_retry("truncating the metadata log", || self.lock().truncate(log_id.index))
+            .await
             .map_err(|e| StorageIOError::write_logs(&e))?;
         Ok(())
     }
 
     async fn purge(&mut self, log_id: MetadataLogId) -> Result<(), RaftStorageError> {
-        self.lock()
-            .purge(log_id)
+        with_retry("purging the metadata log", || self.lock().purge(log_id))
+            .await
             .map_err(|e| StorageIOError::write_logs(&e))?;
         Ok(())
     }
@@ -541,6 +652,46 @@ mod tests {
         let mut store = LogStore::open(dir.path()).expect("reopen");
         let got = store.try_get_log_entries(0..).await.expect("read");
         assert_eq!(got.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_flipped_byte_mid_log_is_refused_not_truncated() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let mut store = LogStore::open(dir.path()).expect("open");
+            for i in 0..6 {
+                append(&mut store, vec![blank(1, i)]).await;
+            }
+        }
+        let path = dir.path().join(LOG_FILE);
+        let original = fs::read(&path).expect("read");
+        let mut data = original.clone();
+        let middle = data.len() / 2;
+        data[middle] ^= 0x01;
+        fs::write(&path, &data).expect("write");
+        let err = LogStore::open(dir.path()).err().expect("a damaged log must be refused");
+        assert!(matches!(err, ClusterError::Corrupt(_)), "{err}");
+        assert!(err.to_string().contains("not a torn tail"), "{err}");
+        // Nothing was cut off: the file is as damaged as it was, for an operator.
+        assert_eq!(fs::read(&path).expect("read"), data);
+    }
+
+    #[tokio::test]
+    async fn a_zero_filled_tail_is_a_torn_write() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let mut store = LogStore::open(dir.path()).expect("open");
+            append(&mut store, (0..4).map(|i| blank(1, i)).collect()).await;
+        }
+        let path = dir.path().join(LOG_FILE);
+        let len = fs::metadata(&path).expect("meta").len();
+        // The size grew but the data never landed: what ext4 can leave.
+        let f = OpenOptions::new().write(true).open(&path).expect("open");
+        f.set_len(len + 4096).expect("extend");
+        drop(f);
+        let mut store = LogStore::open(dir.path()).expect("reopen");
+        assert_eq!(store.try_get_log_entries(0..).await.expect("read").len(), 4);
+        assert_eq!(fs::metadata(&path).expect("meta").len(), len);
     }
 
     #[tokio::test]

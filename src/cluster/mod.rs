@@ -371,6 +371,25 @@ impl MetadataStore {
         Ok(())
     }
 
+    /// Resolves with the reason once the Raft core has stopped on an error
+    /// (a storage write that kept failing; see `log_store::with_retry`).
+    /// After that this node can never change metadata again, so the broker
+    /// must stop rather than look healthy. Never resolves on a clean
+    /// shutdown.
+    pub async fn wait_fatal(&self) -> String {
+        let mut metrics = self.inner.raft.metrics();
+        loop {
+            if let Err(f) = &metrics.borrow_and_update().running_state {
+                if !matches!(f, Fatal::Stopped) {
+                    return f.to_string();
+                }
+            }
+            if metrics.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+        }
+    }
+
     /// Raft metrics, for observability.
     pub fn raft_metrics(&self) -> openraft::RaftMetrics<u64, BasicNode> {
         self.inner.raft.metrics().borrow().clone()

@@ -111,6 +111,9 @@ async fn grow(
                 .map(|a| a.broker_ids.iter().map(|b| b.0).collect()),
         )?;
     }
+    let added = u64::try_from(topic.count - have).unwrap_or(0);
+    crate::replica::fd_budget::check(added)
+        .map_err(|e| CreateFailure::new(ResponseError::PolicyViolation, e.to_string()))?;
     if validate_only {
         return Ok(());
     }
@@ -120,7 +123,7 @@ async fn grow(
             total_count: topic.count,
         })
         .await
-        .map_err(|e| CreateFailure::new(ResponseError::UnknownServerError, e.to_string()))?;
+        .map_err(super::topic_names::propose_failure)?;
     match result {
         CommandResult::Rejected(rejection) => Err(CreateFailure::new(
             rejection_code(&rejection),

@@ -22,6 +22,12 @@ use crate::replica::now_ms;
 /// and would otherwise send those batches uncompressed.
 pub const SPEC: ApiSpec = ApiSpec::new(ApiKey::Produce, 3, 13).advertising_from(0);
 
+/// The one client id Kafka lets append to internal topics
+/// (`__consumer_offsets`, `__transaction_state`), for its admin tooling.
+/// Everyone else gets INVALID_TOPIC_EXCEPTION: a forged commit record would
+/// otherwise become a group's offset after the next load.
+const ADMIN_CLIENT_ID: &str = "__admin_client";
+
 /// One node: the in-sync replica set of every partition is this broker.
 const IN_SYNC_REPLICAS: i32 = 1;
 
@@ -55,6 +61,19 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Outcom
                 .with_log_start_offset(-1);
             if !acks_valid {
                 out.error_code = ResponseError::InvalidRequiredAcks.code();
+                partitions.push(out);
+                continue;
+            }
+            let internal = name
+                .as_deref()
+                .and_then(|n| image.topics.get(n))
+                .is_some_and(|t| t.internal);
+            if internal && ctx.client_id != Some(ADMIN_CLIENT_ID) {
+                out.error_code = ResponseError::InvalidTopicException.code();
+                out.error_message = Some(StrBytes::from_string(format!(
+                    "Cannot append to internal topic {}",
+                    name.as_deref().unwrap_or_default()
+                )));
                 partitions.push(out);
                 continue;
             }

@@ -95,6 +95,9 @@ pub async fn create_topic(
             format!("Topic '{name}' already exists."),
         ));
     }
+    let partitions_u64 = u64::try_from(partitions).unwrap_or(0);
+    crate::replica::fd_budget::check(partitions_u64)
+        .map_err(|e| CreateFailure::new(ResponseError::PolicyViolation, e.to_string()))?;
     let topic_id = Uuid::new_v4();
     if validate_only {
         return Ok(topic_id);
@@ -108,7 +111,7 @@ pub async fn create_topic(
             configs,
         })
         .await
-        .map_err(|e| CreateFailure::new(ResponseError::UnknownServerError, e.to_string()))?;
+        .map_err(propose_failure)?;
     match result {
         CommandResult::Rejected(rejection) => Err(CreateFailure::new(
             rejection_code(&rejection),
@@ -116,6 +119,17 @@ pub async fn create_topic(
         )),
         _ => Ok(topic_id),
     }
+}
+
+/// A proposal that failed: partitions this broker could not open are a
+/// storage error (the client sees why; the broker keeps retrying them), a
+/// metadata failure an unknown server error.
+pub fn propose_failure(e: crate::broker::ProposeError) -> CreateFailure {
+    let kind = match &e {
+        crate::broker::ProposeError::Logs(_) => ResponseError::KafkaStorageError,
+        crate::broker::ProposeError::Metadata(_) => ResponseError::UnknownServerError,
+    };
+    CreateFailure::new(kind, e.to_string())
 }
 
 /// The Kafka error a metadata rejection means to a client.

@@ -35,6 +35,7 @@ use crate::record::{
     validate_batches, BatchHeader, RecordError, BATCH_HEADER_BYTES,
 };
 pub use cleaner::{CleanStats, CleanerLimits, CLEANER_CHECKPOINT_FILE};
+pub(crate) use io::{sync_dir, write_file_atomic};
 use io::Faults;
 use recovery::RecoveryPoint;
 use segment::Segment;

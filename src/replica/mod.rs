@@ -4,8 +4,11 @@
 //! opens, re-configures and deletes the matching `PartitionLog`s on disk. It
 //! never decides what exists: only `cluster` does.
 
+mod dirs;
+pub mod fd_budget;
+
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::watch;
@@ -14,11 +17,6 @@ use uuid::Uuid;
 use crate::cluster::{MetadataImage, TopicImage};
 use crate::log::{LogConfig, LogError, PartitionLog};
 use crate::topic_config;
-
-/// File in each partition directory naming the topic ID it belongs to, so a
-/// directory left behind by a deleted topic is never mistaken for the data of
-/// a new topic with the same name.
-const PARTITION_METADATA_FILE: &str = "partition.metadata";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplicaError {
@@ -32,6 +30,40 @@ pub enum ReplicaError {
     Dir {
         path: PathBuf,
         source: std::io::Error,
+    },
+    /// A directory with segment data whose marker cannot be trusted: only an
+    /// operator can say whose data it is, so nothing is opened or deleted.
+    #[error(
+        "{path}: {reason}; refusing to open or delete this partition's data. If the data \
+         belongs to topic id {topic_id}, write \"version: 0\\ntopic_id: {topic_id}\\n\" \
+         into the file; otherwise move the directory away"
+    )]
+    Marker {
+        path: PathBuf,
+        reason: String,
+        topic_id: Uuid,
+    },
+    /// Opening a partition ran out of file descriptors.
+    #[error(
+        "partition {topic}-{partition}: out of file descriptors (process limit {limit}): \
+         {source}; raise the limit (ulimit -n / LimitNOFILE / docker --ulimit nofile)"
+    )]
+    OutOfFds {
+        topic: String,
+        partition: i32,
+        limit: u64,
+        source: LogError,
+    },
+    /// Partition directories exist but the metadata log does not: starting
+    /// would treat every partition as a deleted topic's.
+    #[error(
+        "{data_dir} holds partition directories but no metadata log ({metadata_dir} is \
+         missing); refusing to start, since every partition would look like a deleted \
+         topic's. Restore {metadata_dir}, or move the partition directories away"
+    )]
+    MetadataMissing {
+        data_dir: PathBuf,
+        metadata_dir: PathBuf,
     },
 }
 
@@ -74,6 +106,9 @@ pub struct ReplicaManager {
     reconcile_lock: Mutex<()>,
     /// Bumped after every append: long-polling fetches wait on it.
     appended: watch::Sender<u64>,
+    /// The last reconcile failed (e.g. out of descriptors): the background
+    /// loop retries it instead of waiting for the next metadata change.
+    reconcile_failed: std::sync::atomic::AtomicBool,
 }
 
 impl ReplicaManager {
@@ -84,6 +119,7 @@ impl ReplicaManager {
             topics: RwLock::new(HashMap::new()),
             reconcile_lock: Mutex::new(()),
             appended: watch::channel(0).0,
+            reconcile_failed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -125,6 +161,19 @@ impl ReplicaManager {
             .reconcile_lock
             .lock()
             .unwrap_or_else(|p| p.into_inner());
+        let result = self.reconcile_serial(image);
+        self.reconcile_failed
+            .store(result.is_err(), std::sync::atomic::Ordering::Relaxed);
+        result
+    }
+
+    /// Whether the last [`reconcile`](Self::reconcile) failed and should be retried.
+    pub fn reconcile_failed(&self) -> bool {
+        self.reconcile_failed
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn reconcile_serial(&self, image: &MetadataImage) -> Result<(), ReplicaError> {
         // Work out what to change under the read lock, do the IO without any
         // lock, then publish under the write lock.
         let mut to_delete: Vec<TopicLogs> = Vec::new();
@@ -148,7 +197,7 @@ impl ReplicaManager {
         }
         for logs in to_delete {
             for partition in logs.partitions {
-                remove_dir(&partition.dir);
+                dirs::delete_dir(&self.data_dir, &partition.dir, logs.topic_id);
             }
         }
         for topic in image.topics.values() {
@@ -177,13 +226,25 @@ impl ReplicaManager {
         let mut opened = Vec::new();
         for partition in topic.partitions.iter().skip(have) {
             let dir = self.partition_dir(&topic.name, partition.partition_index);
-            prepare_dir(&dir, topic.topic_id)?;
-            let log =
-                PartitionLog::open(&dir, config.clone()).map_err(|source| ReplicaError::Log {
-                    topic: topic.name.clone(),
-                    partition: partition.partition_index,
-                    source,
-                })?;
+            dirs::prepare_dir(&self.data_dir, &dir, topic.topic_id)?;
+            let log = PartitionLog::open(&dir, config.clone()).map_err(|source| {
+                let emfile = matches!(&source, LogError::Io(e)
+                    if e.raw_os_error() == Some(nix::errno::Errno::EMFILE as i32));
+                let (topic, partition) = (topic.name.clone(), partition.partition_index);
+                match fd_budget::fd_limit().filter(|_| emfile) {
+                    Some(limit) => ReplicaError::OutOfFds {
+                        topic,
+                        partition,
+                        limit,
+                        source,
+                    },
+                    None => ReplicaError::Log {
+                        topic,
+                        partition,
+                        source,
+                    },
+                }
+            })?;
             opened.push(Arc::new(Partition {
                 topic: topic.name.as_str().into(),
                 topic_id: topic.topic_id,
@@ -206,30 +267,12 @@ impl ReplicaManager {
         Ok(())
     }
 
-    /// Removes partition directories whose topic ID the image doesn't know:
-    /// what a crash between a committed DeleteTopic and the directory
-    /// removal leaves behind. Only directories carrying our
-    /// `partition.metadata` are touched, never anything else in the data dir.
-    pub fn remove_orphans(&self, image: &MetadataImage) {
-        let Ok(entries) = std::fs::read_dir(&self.data_dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let dir = entry.path();
-            let Ok(text) = std::fs::read_to_string(dir.join(PARTITION_METADATA_FILE)) else {
-                continue;
-            };
-            let id = text
-                .lines()
-                .find_map(|l| l.strip_prefix("topic_id: "))
-                .and_then(|v| Uuid::parse_str(v.trim()).ok());
-            if let Some(id) = id {
-                if image.topic_by_id(&id).is_none() {
-                    tracing::info!(dir = %dir.display(), topic_id = %id, "removing partition of a deleted topic");
-                    remove_dir(&dir);
-                }
-            }
-        }
+    /// At start, before [`reconcile`](Self::reconcile): finishes deletions a
+    /// crash interrupted and moves aside (never deletes) directories whose
+    /// topic ID the image does not know. Only directories carrying a
+    /// `partition.metadata` marker are touched.
+    pub fn sweep_partition_dirs(&self, image: &MetadataImage) -> Result<(), ReplicaError> {
+        dirs::sweep(&self.data_dir, |id| image.topic_by_id(id).is_some())
     }
 
     /// Deletes whole old segments past retention on every partition.
@@ -314,40 +357,19 @@ impl ReplicaManager {
     }
 }
 
-/// Makes sure `dir` belongs to `topic_id`: a directory left by an older topic
-/// of the same name is wiped first.
-fn prepare_dir(dir: &Path, topic_id: Uuid) -> Result<(), ReplicaError> {
-    let marker = dir.join(PARTITION_METADATA_FILE);
-    let expected = format!("version: 0\ntopic_id: {topic_id}\n");
-    match std::fs::read_to_string(&marker) {
-        Ok(found) if found == expected => return Ok(()),
-        Ok(_) => {
-            tracing::warn!(dir = %dir.display(), "partition directory belongs to an older topic; removing it");
-            remove_dir(dir);
-        }
-        Err(_) if dir.exists() => {
-            tracing::warn!(dir = %dir.display(), "partition directory without topic id; removing it");
-            remove_dir(dir);
-        }
-        Err(_) => {}
+/// Refuses a start whose metadata directory is gone while partition
+/// directories remain (see [`ReplicaError::MetadataMissing`]).
+pub fn check_metadata_present(
+    data_dir: &std::path::Path,
+    metadata_dir: &std::path::Path,
+) -> Result<(), ReplicaError> {
+    if !metadata_dir.exists() && dirs::has_partition_dirs(data_dir) {
+        return Err(ReplicaError::MetadataMissing {
+            data_dir: data_dir.to_path_buf(),
+            metadata_dir: metadata_dir.to_path_buf(),
+        });
     }
-    let err = |source| ReplicaError::Dir {
-        path: dir.to_path_buf(),
-        source,
-    };
-    std::fs::create_dir_all(dir).map_err(err)?;
-    let tmp = dir.join(format!("{PARTITION_METADATA_FILE}.tmp"));
-    std::fs::write(&tmp, expected).map_err(err)?;
-    std::fs::rename(&tmp, &marker).map_err(err)?;
     Ok(())
-}
-
-fn remove_dir(dir: &Path) {
-    if let Err(e) = std::fs::remove_dir_all(dir) {
-        if e.kind() != std::io::ErrorKind::NotFound {
-            tracing::warn!(dir = %dir.display(), error = %e, "cannot remove partition directory");
-        }
-    }
 }
 
 pub fn now_ms() -> i64 {
