@@ -60,7 +60,7 @@ impl Broker {
         config: BrokerConfig,
         shutting_down: watch::Receiver<bool>,
     ) -> Result<Arc<Broker>, StartError> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+        crate::storage::create_dir_durable(&config.data_dir).map_err(|source| StartError::DataDir {
             path: config.data_dir.clone(),
             source,
         })?;

@@ -20,6 +20,7 @@ pub mod protocol;
 pub mod record;
 pub mod replica;
 pub mod server;
+pub(crate) mod storage;
 pub mod tools;
 pub mod topic_config;
 pub mod txn;

@@ -35,8 +35,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::fs::File;
+use std::io;
 use std::ops::{Bound, RangeBounds};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -127,33 +127,8 @@ enum LogRecord {
     Entry(LogEntry),
 }
 
-/// Writes `bytes` to `dir/name` so that readers see either the old or the new
-/// content, never a mix: write a temp file, fsync it, rename it over the
-/// target, fsync the directory so the rename itself is durable.
-pub(crate) fn write_file_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
-    let tmp = dir.join(format!("{name}.tmp"));
-    {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, dir.join(name))?;
-    sync_dir(dir)
-}
-
-/// Replaces `dir/name` by rename without fsync: readers see the old or the
-/// new contents, and after a crash possibly neither (an empty file), so only
-/// for hints the reader may ignore.
-fn write_file_replace(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
-    let tmp = dir.join(format!("{name}.tmp"));
-    fs::write(&tmp, bytes)?;
-    fs::rename(&tmp, dir.join(name))
-}
-
-/// fsync a directory, making renames/creates inside it durable.
-pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
+pub(crate) use crate::storage::write_file_atomic;
+use crate::storage::{self, write_file_replace, Mode};
 
 /// Reads `dir/name` as JSON; `Ok(None)` if it does not exist.
 pub(crate) fn read_json_file<T: for<'de> Deserialize<'de>>(
@@ -161,7 +136,7 @@ pub(crate) fn read_json_file<T: for<'de> Deserialize<'de>>(
     name: &str,
 ) -> Result<Option<T>, ClusterError> {
     let path = dir.join(name);
-    match fs::read(&path) {
+    match storage::read(&path) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
             .map_err(|e| ClusterError::Corrupt(format!("{}: {e}", path.display()))),
@@ -348,15 +323,14 @@ impl LogInner {
             offsets.push(self.file_len + buf.len() as u64);
             encode_record(&LogRecord::Entry(entry.clone()), &mut buf)?;
         }
-        if let Err(e) = self
-            .file
-            .write_all(&buf)
-            .and_then(|_| self.file.sync_data())
+        let path = self.log_path();
+        if let Err(e) = storage::append(&self.file, &path, &buf)
+            .and_then(|_| storage::sync_data(&self.file, &path))
         {
             // Never leave a half-written batch in front of the next append:
             // open would refuse the log (damage followed by intact records).
             // If even the undo fails, the error must not be retried.
-            if let Err(undo) = self.file.set_len(self.file_len) {
+            if let Err(undo) = storage::set_len(&self.file, &path, self.file_len) {
                 return Err(io::Error::other(format!(
                     "{e}; and cutting the partial write off failed too: {undo}"
                 )));
@@ -376,8 +350,9 @@ impl LogInner {
         let Some(offset) = self.entries.range(index..).next().map(|(_, s)| s.offset) else {
             return Ok(());
         };
-        self.file.set_len(offset)?;
-        self.file.sync_all()?;
+        let path = self.log_path();
+        storage::set_len(&self.file, &path, offset)?;
+        storage::sync_data(&self.file, &path)?;
         self.file_len = offset;
         self.entries.split_off(&index);
         Ok(())
@@ -408,7 +383,7 @@ impl LogInner {
             );
         }
         write_file_atomic(&self.dir, LOG_FILE, &buf)?;
-        self.file = OpenOptions::new().append(true).open(self.log_path())?;
+        self.file = storage::open(&self.log_path(), Mode::Append)?;
         self.file_len = buf.len() as u64;
         self.entries = new_entries;
         self.last_purged = Some(log_id);
@@ -426,19 +401,16 @@ pub struct LogStore {
 impl LogStore {
     /// Opens (creating if needed) the log under `dir`, dropping a torn tail.
     pub fn open(dir: &Path) -> Result<LogStore, ClusterError> {
-        fs::create_dir_all(dir)
+        storage::create_dir_all(dir)
             .map_err(|e| ClusterError::io(format!("creating {}", dir.display()), e))?;
         let path = dir.join(LOG_FILE);
-        let data = match fs::read(&path) {
+        let data = match storage::read(&path) {
             Ok(d) => d,
             Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(ClusterError::io(format!("reading {}", path.display()), e)),
         };
         let scanned = scan_log(&data, &path)?;
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
+        let file = storage::open(&path, Mode::Append)
             .map_err(|e| ClusterError::io(format!("opening {}", path.display()), e))?;
         if scanned.valid_len < data.len() as u64 {
             tracing::warn!(
@@ -447,8 +419,8 @@ impl LogStore {
                 dropped_bytes = data.len() as u64 - scanned.valid_len,
                 "dropping torn tail of the metadata log"
             );
-            file.set_len(scanned.valid_len)
-                .and_then(|_| file.sync_all())
+            storage::set_len(&file, &path, scanned.valid_len)
+                .and_then(|_| storage::sync_data(&file, &path))
                 .map_err(|e| ClusterError::io(format!("truncating {}", path.display()), e))?;
         }
         let vote = read_json_file(dir, VOTE_FILE)?;
@@ -597,6 +569,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
 #[cfg(test)]
 mod tests {
+    use std::fs::{self, OpenOptions};
+    use std::io::Write;
+
     use super::*;
 
     fn blank(term: u64, index: u64) -> LogEntry {

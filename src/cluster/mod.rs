@@ -33,7 +33,7 @@ pub mod types;
 mod tests;
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -166,7 +166,7 @@ impl MetadataStore {
         if node_id < 0 {
             return Err(ClusterError::InvalidNodeId(node_id));
         }
-        fs::create_dir_all(dir)
+        crate::storage::create_dir_durable(dir)
             .map_err(|e| ClusterError::io(format!("creating {}", dir.display()), e))?;
         let lock_file = lock_dir(dir)?;
 

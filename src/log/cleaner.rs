@@ -68,14 +68,14 @@
 //! starts again from the log start (rewriting is idempotent).
 
 use std::collections::HashMap;
-use std::fs;
 use std::io;
 use std::path::Path;
 
-use super::io::{sync_dir, write_file_atomic};
+use super::io::{fail_point, sync_dir, write_file_atomic};
 use super::recovery::SWAP_SUFFIX;
 use super::segment::Segment;
 use super::{LogError, PartitionLog};
+use crate::storage;
 use crate::record::{
     batch_records, build_batch, parse_header, BatchHeader, BatchParams, BuilderRecord, RecordError,
     RecordHeaders, RecordIter, TimestampType,
@@ -90,13 +90,26 @@ const MAP_ENTRY_OVERHEAD_BYTES: u64 = 48;
 /// Cleaned batches are buffered and written in chunks of about this many bytes.
 const WRITE_CHUNK_BYTES: usize = 1024 * 1024;
 
-/// Steps at which a test can make the swap stop as if the broker died (see io::Faults).
+/// Steps at which a test can make the swap stop as if the broker died (the
+/// storage seam's fail points, named by [`swap_step_name`]).
 pub(crate) const STEP_CLEANED_WRITTEN: u64 = 1;
 pub(crate) const STEP_INDEX_SWAPS_RENAMED: u64 = 2;
 pub(crate) const STEP_COMMITTED: u64 = 3;
 pub(crate) const STEP_INDEXES_SWAPPED_IN: u64 = 4;
 /// Merges only: the segments folded into the committed `.swap` are deleted.
 pub(crate) const STEP_MERGED_AWAY_DELETED: u64 = 5;
+
+/// The fail-point name of a swap step (see `storage::fail_point`).
+pub(crate) fn swap_step_name(step: u64) -> &'static str {
+    match step {
+        STEP_CLEANED_WRITTEN => "clean.swap.cleaned_written",
+        STEP_INDEX_SWAPS_RENAMED => "clean.swap.index_swaps_renamed",
+        STEP_COMMITTED => "clean.swap.committed",
+        STEP_INDEXES_SWAPPED_IN => "clean.swap.indexes_swapped_in",
+        STEP_MERGED_AWAY_DELETED => "clean.swap.merged_away_deleted",
+        _ => "clean.swap.unknown",
+    }
+}
 
 /// Bounds on the work and memory of one [`PartitionLog::clean`] call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,7 +254,7 @@ impl CleanerState {
 }
 
 fn read_checkpoint(dir: &Path) -> Option<i64> {
-    let text = fs::read_to_string(dir.join(CLEANER_CHECKPOINT_FILE)).ok()?;
+    let text = storage::read_to_string(&dir.join(CLEANER_CHECKPOINT_FILE)).ok()?;
     let mut it = text.split_ascii_whitespace();
     let version: u32 = it.next()?.parse().ok()?;
     let offset: i64 = it.next()?.parse().ok()?;
@@ -360,13 +373,13 @@ fn filter_batch(
 
 fn rename_all(from: &[std::path::PathBuf], to: &[std::path::PathBuf]) -> io::Result<()> {
     for (f, t) in from.iter().zip(to) {
-        fs::rename(f, t)?;
+        storage::rename(f, t)?;
     }
     Ok(())
 }
 
 fn remove_if_exists(path: &Path) {
-    if let Err(e) = fs::remove_file(path) {
+    if let Err(e) = storage::remove_file(path) {
         if e.kind() != io::ErrorKind::NotFound {
             tracing::warn!(path = %path.display(), error = %e, "failed to remove file");
         }
@@ -600,7 +613,7 @@ impl PartitionLog {
         let expire_tombstones = now_ms.saturating_sub(mtime) > self.config.delete_retention_ms;
         stats.bytes_read += seg.size();
         let mut out =
-            Segment::open_with_suffix(&self.dir, base, CLEANED_SUFFIX, true, &self.faults)?;
+            Segment::open_with_suffix(&self.dir, base, CLEANED_SUFFIX, true)?;
         let cleaned_paths = Segment::paths_with(&self.dir, base, CLEANED_SUFFIX);
         let result = (|| -> Result<Option<Removed>, LogError> {
             let mut removed = Removed::default();
@@ -659,7 +672,7 @@ impl PartitionLog {
         drop(out);
 
         self.commit_swap(base, &[])?;
-        let mut fresh = Segment::open(&self.dir, base, false, &self.faults)?;
+        let mut fresh = Segment::open(&self.dir, base, false)?;
         fresh.t = t;
         fresh.roll_base_ms = roll_base_ms;
         fresh.indexes_suspect = false;
@@ -692,26 +705,26 @@ impl PartitionLog {
     /// point, made durable by the directory fsync), then deletes the segments `absorbed`
     /// (a merge) and swaps the new files in, indexes first. See the module docs.
     fn commit_swap(&self, base: i64, absorbed: &[Segment]) -> Result<(), LogError> {
-        let faults = &self.faults;
+        let step = |s| fail_point(&self.dir, swap_step_name(s));
         let cleaned_paths = Segment::paths_with(&self.dir, base, CLEANED_SUFFIX);
         let swap_paths = Segment::paths_with(&self.dir, base, SWAP_SUFFIX);
         let final_paths = Segment::paths(&self.dir, base);
-        faults.clean_step(STEP_CLEANED_WRITTEN)?;
+        step(STEP_CLEANED_WRITTEN)?;
         rename_all(&cleaned_paths[1..], &swap_paths[1..])?;
-        faults.clean_step(STEP_INDEX_SWAPS_RENAMED)?;
-        fs::rename(&cleaned_paths[0], &swap_paths[0])?;
+        step(STEP_INDEX_SWAPS_RENAMED)?;
+        storage::rename(&cleaned_paths[0], &swap_paths[0])?;
         sync_dir(&self.dir)?;
-        faults.clean_step(STEP_COMMITTED)?;
+        step(STEP_COMMITTED)?;
         if !absorbed.is_empty() {
             for seg in absorbed {
                 seg.delete_files()?;
             }
             sync_dir(&self.dir)?;
-            faults.clean_step(STEP_MERGED_AWAY_DELETED)?;
+            step(STEP_MERGED_AWAY_DELETED)?;
         }
         rename_all(&swap_paths[1..], &final_paths[1..])?;
-        faults.clean_step(STEP_INDEXES_SWAPPED_IN)?;
-        fs::rename(&swap_paths[0], &final_paths[0])?;
+        step(STEP_INDEXES_SWAPPED_IN)?;
+        storage::rename(&swap_paths[0], &final_paths[0])?;
         sync_dir(&self.dir)?;
         Ok(())
     }
@@ -766,7 +779,7 @@ impl PartitionLog {
             .max()
             .unwrap_or(now_ms);
         let mut out =
-            Segment::open_with_suffix(&self.dir, base, CLEANED_SUFFIX, true, &self.faults)?;
+            Segment::open_with_suffix(&self.dir, base, CLEANED_SUFFIX, true)?;
         let result = (|| -> Result<(), LogError> {
             for seg in &self.segments[from..to] {
                 let (mut buf, mut headers): (Vec<u8>, Vec<BatchHeader>) = (Vec::new(), Vec::new());
@@ -805,7 +818,7 @@ impl PartitionLog {
             return Err(e);
         }
         let roll_base_ms = self.segments[from].roll_base_ms;
-        let mut fresh = Segment::open(&self.dir, base, false, &self.faults)?;
+        let mut fresh = Segment::open(&self.dir, base, false)?;
         fresh.t = t;
         fresh.roll_base_ms = roll_base_ms;
         fresh.indexes_suspect = false;

@@ -15,9 +15,8 @@
 
 use std::io;
 use std::path::Path;
-use std::sync::Arc;
 
-use super::io::{DataFile, Faults};
+use super::io::DataFile;
 
 /// Bytes per offset index entry.
 pub(crate) const OFFSET_ENTRY_BYTES: u64 = 8;
@@ -51,9 +50,8 @@ impl OffsetIndex {
         path: &Path,
         base_offset: i64,
         truncate: bool,
-        faults: &Arc<Faults>,
     ) -> io::Result<Self> {
-        let file = DataFile::open(path, truncate, faults)?;
+        let file = DataFile::open(path, truncate)?;
         let len = file.len()?;
         let mut idx = OffsetIndex {
             file,
@@ -204,9 +202,8 @@ impl TimeIndex {
         path: &Path,
         base_offset: i64,
         truncate: bool,
-        faults: &Arc<Faults>,
     ) -> io::Result<Self> {
-        let file = DataFile::open(path, truncate, faults)?;
+        let file = DataFile::open(path, truncate)?;
         let len = file.len()?;
         let mut idx = TimeIndex {
             file,
@@ -321,8 +318,7 @@ mod tests {
     #[test]
     fn offset_index_floor_with_and_without_the_last_entry_shortcut() {
         let dir = tempfile::tempdir().unwrap();
-        let faults = Arc::new(Faults::default());
-        let mut idx = OffsetIndex::open(&dir.path().join("0.index"), 100, true, &faults).unwrap();
+        let mut idx = OffsetIndex::open(&dir.path().join("0.index"), 100, true).unwrap();
         assert_eq!(idx.lookup(150).unwrap(), 0, "empty index");
         // Batches indexed at offsets 100, 110, ..., 190 at positions 0, 1000, ..., 9000.
         let entries: Vec<(i64, u64)> = (0..10).map(|i| (100 + 10 * i, 1000 * i as u64)).collect();
@@ -341,7 +337,7 @@ mod tests {
         assert_eq!(idx.lookup(125).unwrap(), 2000);
         assert_eq!(idx.position_floor(2500).unwrap(), Some(2000));
         drop(idx);
-        let reopened = OffsetIndex::open(&dir.path().join("0.index"), 100, false, &faults).unwrap();
+        let reopened = OffsetIndex::open(&dir.path().join("0.index"), 100, false).unwrap();
         assert_eq!(
             reopened.lookup(10_000).unwrap(),
             3000,

@@ -35,8 +35,6 @@ use crate::record::{
     validate_batches, BatchHeader, RecordError, BATCH_HEADER_BYTES,
 };
 pub use cleaner::{CleanStats, CleanerLimits, CLEANER_CHECKPOINT_FILE};
-pub(crate) use io::{sync_dir, write_file_atomic};
-use io::Faults;
 use recovery::RecoveryPoint;
 use segment::Segment;
 pub use start_offset::{LOG_START_OFFSET_FILE, UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET};
@@ -214,7 +212,6 @@ pub struct PartitionLog {
     recovery_point: i64,
     unflushed_messages: u64,
     last_flush_ms: i64,
-    faults: Arc<Faults>,
     /// Compaction progress (first dirty offset, a round in progress) and limits.
     cleaner: cleaner::CleanerState,
     /// Idempotent producers' epochs and recent sequence ranges.
@@ -276,8 +273,7 @@ fn wall_clock_ms() -> i64 {
 impl PartitionLog {
     /// Opens or creates the log in `dir`, recovering everything after the last flush.
     pub fn open(dir: &Path, config: LogConfig) -> Result<PartitionLog, LogError> {
-        let faults = Arc::new(Faults::default());
-        let mut loaded = recovery::load(dir, config.index_interval_bytes, &faults)?;
+        let mut loaded = recovery::load(dir, config.index_interval_bytes)?;
         let mut log_start_offset = loaded.segments[0].base_offset;
         if let Some(checkpointed) = start_offset::read_checkpoint(dir) {
             let end = loaded.segments[loaded.segments.len() - 1].t.next_offset;
@@ -289,7 +285,7 @@ impl PartitionLog {
                 for seg in &loaded.segments {
                     seg.delete_files()?;
                 }
-                loaded.segments = vec![Segment::open(dir, checkpointed, true, &faults)?];
+                loaded.segments = vec![Segment::open(dir, checkpointed, true)?];
                 loaded.recovery_point = checkpointed;
             }
             log_start_offset = log_start_offset.max(checkpointed);
@@ -304,7 +300,6 @@ impl PartitionLog {
             recovery_point: loaded.recovery_point.max(log_start_offset),
             unflushed_messages: 0,
             last_flush_ms: wall_clock_ms(),
-            faults,
             cleaner,
             producers: Default::default(),
             aborted: txn_index::TxnIndex::open(&dir.join(ABORTED_TXN_FILE))?,
@@ -685,7 +680,7 @@ impl PartitionLog {
         self.active_mut().seal_time_index()?;
         // Restart replays producer state from here instead of from the log start.
         producer_state::write_snapshot(&self.dir, base, &self.producers)?;
-        let seg = Segment::open(&self.dir, base, true, &self.faults)?;
+        let seg = Segment::open(&self.dir, base, true)?;
         tracing::debug!(dir = %self.dir.display(), base, now_ms, "rolled new segment");
         self.segments.push(seg);
         Ok(())
@@ -810,10 +805,5 @@ impl PartitionLog {
         let end = self.log_end_offset();
         producer_state::write_snapshot(&self.dir, end, &self.producers)?;
         Ok(())
-    }
-
-    #[cfg(test)]
-    pub(crate) fn faults(&self) -> &Faults {
-        &self.faults
     }
 }

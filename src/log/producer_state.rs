@@ -38,7 +38,6 @@
 //! transaction coordinator aborts it first (`transaction.timeout.ms`).
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -409,7 +408,7 @@ fn snapshot_path(dir: &Path, offset: i64) -> PathBuf {
 /// Snapshot offsets found in `dir`, ascending.
 fn snapshot_offsets(dir: &Path) -> io::Result<Vec<i64>> {
     let mut out = Vec::new();
-    for entry in fs::read_dir(dir)? {
+    for entry in crate::storage::read_dir(dir)? {
         let name = entry?.file_name();
         if let Some(o) = name
             .to_str()
@@ -422,17 +421,20 @@ fn snapshot_offsets(dir: &Path) -> io::Result<Vec<i64>> {
     Ok(out)
 }
 
-/// Writes the state as of `offset` (temp file + rename, so a reader sees old or new)
-/// and prunes older snapshots.
+/// Writes the state as of `offset` durably (temp file, fsync, rename, fsync of the
+/// directory: a reader or a restart sees old or new) and prunes older snapshots.
 pub(crate) fn write_snapshot(dir: &Path, offset: i64, states: &ProducerStates) -> io::Result<()> {
     let path = snapshot_path(dir, offset);
-    let tmp = path.with_extension("snapshot.tmp");
-    fs::write(&tmp, states.encode(offset))?;
-    fs::rename(&tmp, &path)?;
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| io::Error::other("snapshot path without a name"))?
+        .to_string();
+    crate::storage::write_file_atomic(dir, &name, &states.encode(offset))?;
     let offsets = snapshot_offsets(dir)?;
     if offsets.len() > SNAPSHOTS_TO_KEEP {
         for &o in &offsets[..offsets.len() - SNAPSHOTS_TO_KEEP] {
-            let _ = fs::remove_file(snapshot_path(dir, o));
+            let _ = crate::storage::remove_file(&snapshot_path(dir, o));
         }
     }
     Ok(())
@@ -446,17 +448,17 @@ pub(crate) fn load_snapshot(dir: &Path, log_end: i64) -> io::Result<Option<(i64,
         let path = snapshot_path(dir, o);
         if o > log_end {
             tracing::info!(path = %path.display(), log_end, "removing producer snapshot past the log end");
-            let _ = fs::remove_file(&path);
+            let _ = crate::storage::remove_file(&path);
             continue;
         }
-        match fs::read(&path)
+        match crate::storage::read(&path)
             .ok()
             .and_then(|b| ProducerStates::decode(&b))
         {
             Some((offset, states)) if offset == o => return Ok(Some((offset, states))),
             _ => {
-                tracing::warn!(path = %path.display(), "removing unreadable producer snapshot");
-                let _ = fs::remove_file(&path);
+                tracing::warn!(path = %path.display(), "removing unreadable producer snapshot (rebuilt from the log)");
+                let _ = crate::storage::remove_file(&path);
             }
         }
     }
@@ -584,10 +586,10 @@ mod tests {
         assert_eq!(snapshot_offsets(dir.path()).unwrap(), vec![600]);
         // Damaged: dropped.
         let p = snapshot_path(dir.path(), 600);
-        let mut b = fs::read(&p).unwrap();
+        let mut b = std::fs::read(&p).unwrap();
         let n = b.len();
         b[n - 3] ^= 1;
-        fs::write(&p, &b).unwrap();
+        std::fs::write(&p, &b).unwrap();
         assert!(load_snapshot(dir.path(), 10_000).unwrap().is_none());
         // Every truncation of a valid snapshot is rejected, never a panic.
         let good = s.encode(5);

@@ -9,16 +9,15 @@
 //! deleted, since their offsets would sit after a hole (Kafka does the same).
 
 use std::collections::BTreeSet;
-use std::fs;
 use std::io;
 use std::path::Path;
-use std::sync::Arc;
 
-use super::io::{sync_dir, write_file_atomic, Faults};
+use super::io::{sync_dir, write_file_atomic};
 use super::segment::{
     parse_file_name, Segment, Tracker, INDEX_SUFFIX, LOG_SUFFIX, NO_TIMESTAMP, TIME_INDEX_SUFFIX,
 };
 use super::LogError;
+use crate::storage;
 use crate::record::{
     parse_header, ATTRIBUTES_OFFSET, BATCH_HEADER_BYTES, MIN_BATCH_LENGTH, RECORD_BATCH_MAGIC,
 };
@@ -47,7 +46,7 @@ pub(crate) struct RecoveryPoint {
 }
 
 pub(crate) fn read_checkpoint(dir: &Path) -> Option<RecoveryPoint> {
-    let text = fs::read_to_string(dir.join(RECOVERY_POINT_FILE)).ok()?;
+    let text = storage::read_to_string(&dir.join(RECOVERY_POINT_FILE)).ok()?;
     let mut it = text.split_ascii_whitespace();
     let version: u32 = it.next()?.parse().ok()?;
     if version != CHECKPOINT_VERSION {
@@ -195,7 +194,7 @@ pub(crate) fn recover_segment(seg: &mut Segment, interval: u32) -> Result<u64, L
 
 fn remove_quietly(path: &Path, why: &str) {
     tracing::warn!(path = %path.display(), why, "removing file");
-    if let Err(e) = fs::remove_file(path) {
+    if let Err(e) = storage::remove_file(path) {
         if e.kind() != io::ErrorKind::NotFound {
             tracing::warn!(path = %path.display(), error = %e, "failed to remove file");
         }
@@ -218,7 +217,7 @@ pub(crate) struct Loaded {
 /// bases of the completed segments; the loader rescans them rather than trust indexes.
 pub(crate) fn complete_swaps(dir: &Path) -> io::Result<Vec<i64>> {
     let mut committed = Vec::new();
-    for entry in fs::read_dir(dir)? {
+    for entry in storage::read_dir(dir)? {
         let entry = entry?;
         let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
             continue;
@@ -235,7 +234,7 @@ pub(crate) fn complete_swaps(dir: &Path) -> io::Result<Vec<i64>> {
         let finals = Segment::paths(dir, base);
         // Indexes first, the log last: the log `.swap` must outlive its indexes' swaps.
         for i in [1, 2, 0] {
-            match fs::rename(&swaps[i], &finals[i]) {
+            match storage::rename(&swaps[i], &finals[i]) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound && i != 0 => {}
                 Err(e) => return Err(e),
@@ -249,12 +248,12 @@ pub(crate) fn complete_swaps(dir: &Path) -> io::Result<Vec<i64>> {
     Ok(committed)
 }
 
-pub(crate) fn load(dir: &Path, interval: u32, faults: &Arc<Faults>) -> Result<Loaded, LogError> {
-    fs::create_dir_all(dir)?;
+pub(crate) fn load(dir: &Path, interval: u32) -> Result<Loaded, LogError> {
+    storage::create_dir_all(dir)?;
     let swapped = complete_swaps(dir)?;
     let mut bases = BTreeSet::new();
     let mut index_files = Vec::new();
-    for entry in fs::read_dir(dir)? {
+    for entry in storage::read_dir(dir)? {
         let entry = entry?;
         let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
             continue;
@@ -290,7 +289,7 @@ pub(crate) fn load(dir: &Path, interval: u32, faults: &Arc<Faults>) -> Result<Lo
                 continue;
             }
         }
-        let mut seg = Segment::open(dir, base, false, faults)?;
+        let mut seg = Segment::open(dir, base, false)?;
         let trusted = match (cp, containing) {
             _ if swapped.contains(&base) => false,
             (Some(cp), Some(c)) => {
@@ -346,7 +345,7 @@ pub(crate) fn load(dir: &Path, interval: u32, faults: &Arc<Faults>) -> Result<Lo
         }
     }
     if kept.is_empty() {
-        kept.push(Segment::open(dir, 0, true, faults)?);
+        kept.push(Segment::open(dir, 0, true)?);
     }
     let start = kept[0].base_offset;
     let end = kept[kept.len() - 1].t.next_offset;

@@ -6,10 +6,9 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use super::index::{OffsetIndex, TimeIndex};
-use super::io::{DataFile, Faults};
+use super::io::DataFile;
 use super::LogError;
 use crate::record::{
     parse_header, BatchHeader, BATCH_HEADER_BYTES, MIN_BATCH_LENGTH, RECORD_BATCH_MAGIC,
@@ -112,9 +111,8 @@ impl Segment {
         dir: &Path,
         base: i64,
         fresh: bool,
-        faults: &Arc<Faults>,
     ) -> io::Result<Segment> {
-        Self::open_with_suffix(dir, base, "", fresh, faults)
+        Self::open_with_suffix(dir, base, "", fresh)
     }
 
     /// [`Segment::open`] on the files named by [`Segment::paths_with`].
@@ -123,20 +121,19 @@ impl Segment {
         base: i64,
         extra: &str,
         fresh: bool,
-        faults: &Arc<Faults>,
     ) -> io::Result<Segment> {
         let [log, index, time] = Self::paths_with(dir, base, extra);
         let mut indexes_suspect = !(fresh || index.exists() && time.exists());
-        let log = DataFile::open(&log, fresh, faults)?;
+        let log = DataFile::open(&log, fresh)?;
         // A corrupt index must not stop the log opening: it is emptied and the segment
         // flagged so the loader rebuilds it by scanning.
-        let index = OffsetIndex::open(&index, base, fresh, faults).or_else(|_| {
+        let index = OffsetIndex::open(&index, base, fresh).or_else(|_| {
             indexes_suspect = true;
-            OffsetIndex::open(&index, base, true, faults)
+            OffsetIndex::open(&index, base, true)
         })?;
-        let time_index = TimeIndex::open(&time, base, fresh, faults).or_else(|_| {
+        let time_index = TimeIndex::open(&time, base, fresh).or_else(|_| {
             indexes_suspect = true;
-            TimeIndex::open(&time, base, true, faults)
+            TimeIndex::open(&time, base, true)
         })?;
         Ok(Segment {
             base_offset: base,
@@ -283,9 +280,9 @@ impl Segment {
     /// Removes the files. The log goes first: once it is gone the segment no longer exists
     /// for recovery, and leftover index files are cleaned as orphans on the next open.
     pub(crate) fn delete_files(&self) -> io::Result<()> {
-        std::fs::remove_file(self.log.path())?;
+        crate::storage::remove_file(self.log.path())?;
         for p in [self.index.path(), self.time_index.path()] {
-            if let Err(e) = std::fs::remove_file(p) {
+            if let Err(e) = crate::storage::remove_file(p) {
                 if e.kind() != io::ErrorKind::NotFound {
                     tracing::warn!(path = %p.display(), error = %e, "failed to delete index file");
                 }

@@ -24,7 +24,6 @@
 //! is scanned header by header.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::io;
 use std::path::Path;
 
@@ -41,7 +40,7 @@ pub const UNDEFINED_EPOCH: i32 = -1;
 pub const UNDEFINED_EPOCH_OFFSET: i64 = -1;
 
 pub(crate) fn read_checkpoint(dir: &Path) -> Option<i64> {
-    let text = fs::read_to_string(dir.join(LOG_START_OFFSET_FILE)).ok()?;
+    let text = crate::storage::read_to_string(&dir.join(LOG_START_OFFSET_FILE)).ok()?;
     let mut it = text.split_ascii_whitespace();
     let version: u32 = it.next()?.parse().ok()?;
     let offset: i64 = it.next()?.parse().ok()?;

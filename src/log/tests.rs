@@ -641,10 +641,11 @@ fn flushed_prefix_is_trusted_and_tail_recovered() {
 #[test]
 fn short_write_leaves_log_consistent() {
     let dir = tempfile::tempdir().unwrap();
+    let disk = crate::storage::sim::Disk::mount(dir.path());
     let mut log = PartitionLog::open(dir.path(), cfg()).unwrap();
     fill(&mut log, 3);
     let size = log.size_bytes();
-    log.faults().fail_writes_after(10);
+    disk.fail_writes_after(10);
     assert!(matches!(
         log.append(&simple_batch(3, 0), 0, 0),
         Err(LogError::Io(_))
@@ -656,7 +657,7 @@ fn short_write_leaves_log_consistent() {
     );
     // Index write failing after the log write succeeded also rolls back.
     let one = simple_batch(3, 0).len() as u64;
-    log.faults().fail_writes_after(one);
+    disk.fail_writes_after(one);
     let index_path = seg_path(dir.path(), 0, ".index");
     let index_len = fs::metadata(&index_path).unwrap().len();
     // With a 64-byte interval this append adds an index entry; the log write uses up
@@ -667,15 +668,18 @@ fn short_write_leaves_log_consistent() {
     ));
     assert_eq!(fs::metadata(&index_path).unwrap().len(), index_len);
     assert_eq!((log.log_end_offset(), log.size_bytes()), (9, size));
-    log.faults().clear();
+    disk.clear_faults();
     let now = (log.log_end_offset(), log.size_bytes());
     assert_eq!(
         fs::metadata(seg_path(dir.path(), 0, ".log")).unwrap().len(),
         now.1
     );
-    log.faults().fail_syncs(true);
+    disk.add_rule(crate::storage::sim::Rule::on(
+        crate::storage::Op::Sync,
+        crate::storage::sim::Fault::Errno(nix::errno::Errno::EIO),
+    ));
     assert!(log.flush().is_err());
-    log.faults().clear();
+    disk.clear_faults();
     let info = log.append(&simple_batch(1, 0), 0, 0).unwrap();
     assert_eq!(info.base_offset, now.0);
     let all = bytes_of(&log.read(0, u64::MAX, false).unwrap());

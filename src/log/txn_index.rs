@@ -28,8 +28,10 @@
 //! file until the first append: an absent file simply means "no aborts". Entries are few
 //! (one per abort) and are cached in memory; the file exists only for restarts.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::fs::File;
+use std::io::{self, Read};
+
+use crate::storage;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -87,11 +89,10 @@ pub struct TxnIndex {
 
 fn open_rw(path: &Path, create: bool) -> io::Result<File> {
     // Append mode: every write lands at the current end, also after a truncation.
-    OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create(create)
-        .open(path)
+    if !create && !path.exists() {
+        return Err(io::ErrorKind::NotFound.into());
+    }
+    storage::open(path, storage::Mode::Append)
 }
 
 impl TxnIndex {
@@ -133,7 +134,7 @@ impl TxnIndex {
                 path = %path.display(), reason = why, file_bytes = buf.len(), kept_bytes = keep,
                 "truncating damaged transaction index"
             );
-            file.set_len(keep)?;
+            storage::set_len(&file, path, keep)?;
         }
         idx.file = Some(file);
         Ok(idx)
@@ -158,10 +159,10 @@ impl TxnIndex {
             self.dir_unsynced = AtomicBool::new(true);
         }
         let file = self.file.as_mut().expect("opened above");
-        if let Err(err) = file.write_all(&encode_entry(&e)) {
+        if let Err(err) = storage::append(file, &self.path, &encode_entry(&e)) {
             // Drop a partial entry so file and cache agree; if even that fails, the next
             // open truncates the torn tail.
-            let _ = file.set_len((self.entries.len() * ENTRY_BYTES) as u64);
+            let _ = storage::set_len(file, &self.path, (self.entries.len() * ENTRY_BYTES) as u64);
             return Err(err);
         }
         self.entries.push(e);
@@ -190,7 +191,7 @@ impl TxnIndex {
             return Ok(());
         }
         if let Some(f) = &self.file {
-            f.set_len((keep * ENTRY_BYTES) as u64)?;
+            storage::set_len(f, &self.path, (keep * ENTRY_BYTES) as u64)?;
         }
         self.entries.truncate(keep);
         Ok(())
@@ -200,10 +201,10 @@ impl TxnIndex {
     /// a no-op if the file was never created.
     pub fn sync(&self) -> io::Result<()> {
         let Some(f) = &self.file else { return Ok(()) };
-        f.sync_data()?;
+        storage::sync_data(f, &self.path)?;
         if self.dir_unsynced.load(Ordering::Relaxed) {
             if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                File::open(dir)?.sync_all()?;
+                storage::sync_dir(dir)?;
             }
             self.dir_unsynced.store(false, Ordering::Relaxed);
         }
@@ -213,7 +214,7 @@ impl TxnIndex {
     /// Removes the file; fine if it was never created.
     pub fn delete(self) -> io::Result<()> {
         drop(self.file);
-        match std::fs::remove_file(&self.path) {
+        match storage::remove_file(&self.path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         }
@@ -223,7 +224,7 @@ impl TxnIndex {
     /// if it was never created, in which case a later append creates it at `new_path`.
     /// The open handle stays valid across the rename.
     pub fn rename_to(&mut self, new_path: &Path) -> io::Result<()> {
-        match std::fs::rename(&self.path, new_path) {
+        match storage::rename(&self.path, new_path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
             _ => {}
         }

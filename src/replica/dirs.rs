@@ -22,14 +22,13 @@
 //!   stops the start with an error naming the path: only an operator can say
 //!   whose data it is.
 
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use uuid::Uuid;
 
 use super::ReplicaError;
-use crate::log::{sync_dir, write_file_atomic};
+use crate::storage::{self, sync_dir, write_file_atomic};
 
 /// File in each partition directory naming the topic ID it belongs to.
 pub(crate) const PARTITION_METADATA_FILE: &str = "partition.metadata";
@@ -56,7 +55,7 @@ fn marker_text(topic_id: Uuid) -> String {
 
 pub(crate) fn read_marker(dir: &Path) -> Marker {
     let path = dir.join(PARTITION_METADATA_FILE);
-    let text = match fs::read_to_string(&path) {
+    let text = match storage::read_to_string(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Marker::Missing,
         Err(e) => return Marker::Unreadable(e.to_string()),
@@ -79,7 +78,7 @@ pub(crate) fn read_marker(dir: &Path) -> Marker {
 
 /// Whether `dir` holds any non-empty segment data file.
 fn has_segment_data(dir: &Path) -> io::Result<bool> {
-    for entry in fs::read_dir(dir)? {
+    for entry in storage::read_dir(dir)? {
         let entry = entry?;
         let is_log = entry
             .file_name()
@@ -133,7 +132,7 @@ pub(crate) fn prepare_dir(data_dir: &Path, dir: &Path, topic_id: Uuid) -> Result
         }
     }
     let created = !dir.exists();
-    fs::create_dir_all(dir).map_err(dir_error(dir))?;
+    storage::create_dir_all(dir).map_err(dir_error(dir))?;
     write_file_atomic(dir, PARTITION_METADATA_FILE, marker_text(topic_id).as_bytes())
         .map_err(dir_error(dir))?;
     if created {
@@ -147,7 +146,7 @@ pub(crate) fn prepare_dir(data_dir: &Path, dir: &Path, topic_id: Uuid) -> Result
 fn move_aside(data_dir: &Path, dir: &Path, topic_id: Uuid, suffix: &str) -> Result<PathBuf, ReplicaError> {
     let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("partition");
     let target = data_dir.join(format!("{name}.{}{suffix}", Uuid::new_v4().simple()));
-    fs::rename(dir, &target).map_err(dir_error(dir))?;
+    storage::rename(dir, &target).map_err(dir_error(dir))?;
     sync_dir(data_dir).map_err(dir_error(data_dir))?;
     if suffix == STRAY_SUFFIX {
         tracing::error!(dir = %dir.display(), moved_to = %target.display(), topic_id = %topic_id,
@@ -168,7 +167,7 @@ pub(crate) fn delete_dir(data_dir: &Path, dir: &Path, topic_id: Uuid) {
 }
 
 fn remove_tree(dir: &Path) {
-    if let Err(e) = fs::remove_dir_all(dir) {
+    if let Err(e) = storage::remove_dir_all(dir) {
         if e.kind() != io::ErrorKind::NotFound {
             tracing::warn!(dir = %dir.display(), error = %e, "cannot remove partition directory");
         }
@@ -178,7 +177,7 @@ fn remove_tree(dir: &Path) {
 /// At start: finishes deletions that a crash interrupted (`-delete`
 /// directories) and moves aside directories of topic IDs `known` rejects.
 pub(crate) fn sweep(data_dir: &Path, known: impl Fn(&Uuid) -> bool) -> Result<(), ReplicaError> {
-    let entries = match fs::read_dir(data_dir) {
+    let entries = match storage::read_dir(data_dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(dir_error(data_dir)(e)),
@@ -209,7 +208,7 @@ pub(crate) fn sweep(data_dir: &Path, known: impl Fn(&Uuid) -> bool) -> Result<()
 /// Whether `data_dir` holds any directory with a partition marker (used to
 /// refuse a start whose metadata log is gone while partitions remain).
 pub(crate) fn has_partition_dirs(data_dir: &Path) -> bool {
-    let Ok(entries) = fs::read_dir(data_dir) else {
+    let Ok(entries) = storage::read_dir(data_dir) else {
         return false;
     };
     entries.flatten().any(|e| {
@@ -223,6 +222,8 @@ pub(crate) fn has_partition_dirs(data_dir: &Path) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
 
     fn setup() -> (tempfile::TempDir, PathBuf) {
