@@ -15,6 +15,8 @@ mod cleaner;
 mod cleaner_tests;
 mod index;
 mod io;
+#[cfg(test)]
+mod power_tests;
 pub mod producer_state;
 mod read;
 mod recovery;

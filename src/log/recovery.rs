@@ -249,7 +249,8 @@ pub(crate) fn complete_swaps(dir: &Path) -> io::Result<Vec<i64>> {
 }
 
 pub(crate) fn load(dir: &Path, interval: u32) -> Result<Loaded, LogError> {
-    storage::create_dir_all(dir)?;
+    // Durable in its parent: the directory must not vanish with what is fsynced inside.
+    storage::create_dir_durable(dir)?;
     let swapped = complete_swaps(dir)?;
     let mut bases = BTreeSet::new();
     let mut index_files = Vec::new();

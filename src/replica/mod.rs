@@ -6,6 +6,8 @@
 
 mod dirs;
 pub mod fd_budget;
+#[cfg(test)]
+mod power_tests;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
