@@ -372,6 +372,7 @@ def main():
     print()
     print("/// The kafka-protocol release these tables were read from (checked against")
     print("/// Cargo.lock by a unit test, so an upgrade cannot leave them stale).")
+    print("#[cfg(test)]")
     print(f'pub(crate) const KAFKA_PROTOCOL_VERSION: &str = "{full_version}";')
     print()
     print("/// The body layout of requests with this api key (None: kafka-protocol has none).")

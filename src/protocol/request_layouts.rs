@@ -6,6 +6,7 @@ use super::prescan::Layout;
 
 /// The kafka-protocol release these tables were read from (checked against
 /// Cargo.lock by a unit test, so an upgrade cannot leave them stale).
+#[cfg(test)]
 pub(crate) const KAFKA_PROTOCOL_VERSION: &str = "0.18.0";
 
 /// The body layout of requests with this api key (None: kafka-protocol has none).
