@@ -245,3 +245,35 @@ def test_many_connections(hbroker):
         for s in socks:
             s.close()
     assert_healthy(hbroker, "300 concurrent connections")
+
+
+# Under an address-space limit a request whose array counts would make the
+# decoder pre-size gigabytes must be refused without aborting the broker:
+# the bound must not depend on the host's overcommit settings.
+ADDRESS_SPACE_LIMIT = 2 * 1024 * 1024 * 1024  # bytes (ulimit -v 2 GiB)
+
+
+def _wire_count_frames():
+    frames = {}
+    # 17 bytes after the size prefix: DescribeLogDirs v1 (header v1, null client
+    # id) claiming 2^31-1 topics, which asked for 2.68 GB.
+    frames["describe-log-dirs-v1"] = helpers.frame(
+        helpers.i16(35) + helpers.i16(1) + helpers.i32(5) + helpers.i16(-1)
+        + struct.pack(">i", 0x7FFFFFFF) + b"\x00\x00\x00")
+    for v in (0, 1, 4, 8):
+        frames["metadata-v%d" % v] = helpers.frame(
+            helpers.request_header(helpers.API_METADATA, v, 6)
+            + struct.pack(">i", 0x7FFFFFFF) + b"\x01\x00\x00")
+    for v in (9, 12, 13):
+        frames["metadata-v%d" % v] = helpers.frame(
+            helpers.request_header(helpers.API_METADATA, v, 6, flexible=True)
+            + helpers.uvarint(0x80000000) + b"\x01\x00\x00")
+    return frames
+
+
+def test_wire_counts_cannot_exhaust_a_limited_address_space(broker_factory):
+    b = broker_factory(wrapper=["prlimit", "--as=%d" % ADDRESS_SPACE_LIMIT, "--"],
+                       name="bounded-as")
+    for what, payload in sorted(_wire_count_frames().items()):
+        send_and_expect_close(b, payload, what)
+    assert_healthy(b, "array counts past the frame under ulimit -v")

@@ -1,20 +1,25 @@
-//! A global allocator that survives absurd allocation requests.
+//! The broker's global allocator: the system allocator, except that requests
+//! of at least `HUGE_ALLOCATION_BYTES` get address space only.
 //!
 //! `kafka-protocol` 0.18 pre-sizes every decoded array with
 //! `Vec::with_capacity(n)` where `n` is the element count read off the wire,
-//! before decoding a single element (upstream issue: kafka-protocol-rs PRs
-//! #152/#161/#200, unreleased). A 12-byte request claiming two billion topics
-//! asks for ~150 GB; the system allocator refuses, and Rust aborts the whole
-//! process on allocation failure — one bad client would stop the broker.
+//! before decoding a single element, and Rust aborts the whole process when an
+//! allocation fails. The bound on those allocations is `protocol::prescan`: no
+//! request reaches the decoder with an array count that does not fit its bytes,
+//! so the decoder's allocations are bounded by the frame size
+//! (`socket.request.max.bytes`) on every host, whatever its overcommit policy
+//! or address-space limit.
 //!
-//! Requests at or above `HUGE_ALLOCATION_BYTES` are therefore served by an
-//! anonymous `mmap` with `MAP_NORESERVE`: address space only, no memory is
-//! committed until touched. The bogus vector is never filled (decoding fails
-//! at the end of the frame a few elements later) and is unmapped when the
-//! error unwinds. Legitimate allocations are far below the threshold
-//! (frames are capped by `socket.request.max.bytes`) and go to the system
-//! allocator unchanged. Under `vm.overcommit_memory=2` the kernel ignores
-//! MAP_NORESERVE and the guard cannot help.
+//! This allocator stays as a second line for allocations that nothing bounds
+//! by design (a future decoder path the pre-scan tables miss until they are
+//! regenerated): requests at or above `HUGE_ALLOCATION_BYTES` are served by an
+//! anonymous `mmap` with `MAP_NORESERVE`, address space only, committed as it
+//! is touched. It only helps where the kernel overcommits and the address space
+//! is unlimited (not under `vm.overcommit_memory=2` or `ulimit -v`), which is
+//! why it is not the bound. Legitimate allocations are far below the threshold
+//! and go to the system allocator unchanged. In unit tests it also records the
+//! largest allocation per thread (`largest_allocation_during`), so tests can
+//! show what a decode asked for.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::ffi::c_void;
@@ -69,6 +74,8 @@ fn unmap_huge(ptr: *mut u8, size: usize) {
 // which GlobalAlloc guarantees is the same at dealloc time).
 unsafe impl GlobalAlloc for GuardedAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        #[cfg(test)]
+        note_allocation(layout.size());
         if is_huge(&layout) {
             map_huge(layout.size())
         } else {
@@ -77,6 +84,8 @@ unsafe impl GlobalAlloc for GuardedAlloc {
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        #[cfg(test)]
+        note_allocation(layout.size());
         if is_huge(&layout) {
             map_huge(layout.size()) // anonymous mappings are zero-filled
         } else {
@@ -94,6 +103,8 @@ unsafe impl GlobalAlloc for GuardedAlloc {
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let new_layout = Layout::from_size_align_unchecked(new_size, layout.align());
+        #[cfg(test)]
+        note_allocation(new_size);
         if !is_huge(&layout) && !is_huge(&new_layout) {
             return System.realloc(ptr, layout, new_size);
         }
@@ -104,6 +115,27 @@ unsafe impl GlobalAlloc for GuardedAlloc {
         }
         new_ptr
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Largest allocation this thread asked for since the last reset, in bytes.
+    static LARGEST_ALLOCATION_BYTES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+#[cfg(test)]
+fn note_allocation(bytes: usize) {
+    // try_with: the thread may be tearing down its locals.
+    let _ = LARGEST_ALLOCATION_BYTES.try_with(|c| c.set(c.get().max(bytes)));
+}
+
+/// Runs `f` and returns what it returned with the largest single allocation
+/// this thread made meanwhile, in bytes.
+#[cfg(test)]
+pub(crate) fn largest_allocation_during<R>(f: impl FnOnce() -> R) -> (R, usize) {
+    LARGEST_ALLOCATION_BYTES.with(|c| c.set(0));
+    let out = f();
+    (out, LARGEST_ALLOCATION_BYTES.with(|c| c.get()))
 }
 
 #[cfg(test)]

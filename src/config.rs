@@ -93,6 +93,11 @@ pub struct BrokerConfig {
     pub socket_request_max_bytes: u32,
     /// `max.connections`: concurrent client connections across all listeners.
     pub max_connections: usize,
+    /// `max.connections.per.ip`: concurrent client connections from one address.
+    pub max_connections_per_ip: usize,
+    /// `connections.max.idle.ms`: a connection that neither sends nor is sent
+    /// anything for this long is closed (`None`: never, Kafka's -1).
+    pub connections_max_idle_ms: Option<u64>,
     /// `queued.max.requests`: responses that may wait to be written per connection
     /// before the broker stops reading from it (back-pressure on pipelining clients).
     pub queued_max_requests: usize,
@@ -271,7 +276,22 @@ impl BrokerConfig {
                     if n < 1 {
                         return Err(invalid(key, value, "must be at least 1"));
                     }
-                    cfg.max_connections = n.min(1 << 30) as usize;
+                    cfg.max_connections = n.min(i64::from(i32::MAX)) as usize;
+                }
+                "max.connections.per.ip" => {
+                    let n: i64 = parse_num(key, value)?;
+                    if n < 1 {
+                        return Err(invalid(key, value, "must be at least 1"));
+                    }
+                    cfg.max_connections_per_ip = n.min(i64::from(i32::MAX)) as usize;
+                }
+                "connections.max.idle.ms" => {
+                    let n: i64 = parse_num(key, value)?;
+                    cfg.connections_max_idle_ms = match n {
+                        -1 => None,
+                        n if n > 0 => Some(n as u64),
+                        _ => return Err(invalid(key, value, "must be positive or -1 (never)")),
+                    };
                 }
                 "queued.max.requests" => {
                     let n: i64 = parse_num(key, value)?;
@@ -534,7 +554,9 @@ impl Default for BrokerConfig {
             default_replication_factor: 1,
             auto_create_topics_enable: true,
             socket_request_max_bytes: 100 * 1024 * 1024,
-            max_connections: 1 << 30,
+            max_connections: i32::MAX as usize,
+            max_connections_per_ip: i32::MAX as usize,
+            connections_max_idle_ms: Some(600_000),
             queued_max_requests: 500,
             log_retention_check_interval_ms: 300_000,
             log_flush_scheduler_interval_ms: 1_000,

@@ -364,6 +364,18 @@ const BROKER_KEYS: &[BrokerKey] = {
             "Concurrent client connections over all listeners.",
         ),
         key(
+            "max.connections.per.ip",
+            Int,
+            |c| some(c.max_connections_per_ip),
+            "Concurrent client connections from one address.",
+        ),
+        key(
+            "connections.max.idle.ms",
+            Long,
+            |c| some(c.connections_max_idle_ms.map_or(-1, |ms| ms as i64)),
+            "Idle connections are closed after this many milliseconds (-1: never).",
+        ),
+        key(
             "queued.max.requests",
             Int,
             |c| some(c.queued_max_requests),

@@ -10,11 +10,15 @@
 //! batch is older than `max_compaction_lag_ms`:
 //!
 //! 1. Build an offset map key → latest offset over the dirty range. Full keys are
-//!    stored (no hashing, so no collisions to get wrong); memory is bounded by
-//!    [`CleanerLimits::max_map_bytes`]: when it fills, the round ends at the next segment
-//!    boundary and the rest stays dirty for the next round.
+//!    stored (no hashing, so no collisions to get wrong); the map's heap bytes (keys,
+//!    buckets, growth) are bounded by [`CleanerLimits::max_map_bytes`]: the first key
+//!    that does not fit ends the round's range at its record, even in the middle of
+//!    a segment (as Kafka's cleaner stops mid-segment), and the rest stays dirty for
+//!    the next round. Every round maps at least one key, so successive rounds always
+//!    advance.
 //! 2. Rewrite every segment from the log start to the round's end, oldest first, one at a
-//!    time. A record is kept if no later offset for its key is in the map; keyless
+//!    time. Records at or past the end are kept untouched (the map knows nothing of
+//!    their keys' later offsets). A record is kept if no later offset for its key is in the map; keyless
 //!    records are dropped; a tombstone (null value) that is the latest for its key is
 //!    kept until `delete_retention_ms` after its segment was last modified (the rewrite
 //!    keeps the original mtime so this clock is not reset). Segments whose content would
@@ -85,8 +89,6 @@ use crate::record::{
 pub const CLEANER_CHECKPOINT_FILE: &str = "cleaner-offset-checkpoint";
 const CHECKPOINT_VERSION: u32 = 1;
 const CLEANED_SUFFIX: &str = ".cleaned";
-/// Estimated bytes an offset map entry costs besides its key (hash table slot, box header).
-const MAP_ENTRY_OVERHEAD_BYTES: u64 = 48;
 /// Cleaned batches are buffered and written in chunks of about this many bytes.
 const WRITE_CHUNK_BYTES: usize = 1024 * 1024;
 
@@ -114,8 +116,10 @@ pub(crate) fn swap_step_name(step: u64) -> &'static str {
 /// Bounds on the work and memory of one [`PartitionLog::clean`] call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CleanerLimits {
-    /// Soft cap on the offset map (keys + per-entry overhead): the map stops growing at
-    /// the first segment boundary after reaching it. Kafka's log.cleaner.dedupe.buffer.size.
+    /// Cap on the offset map's heap bytes (keys, table buckets, the table's growth):
+    /// a key that does not fit ends the round's range at that record, even in the
+    /// middle of a segment, and the rest stays dirty for the next round. Kafka's
+    /// log.cleaner.dedupe.buffer.size.
     pub max_map_bytes: u64,
     /// Segment bytes one call reads (map building plus rewriting) before returning; it
     /// always finishes the segment it is on, so a call may read up to one segment more.
@@ -160,29 +164,96 @@ pub struct CleanStats {
     pub tombstones_removed: u64,
     /// Keys in the offset map of the current round.
     pub map_keys: usize,
+    /// Heap bytes of that map (see `OffsetMap`); at most `max_map_bytes`, unless the
+    /// round's very first key alone is larger.
+    pub map_bytes: u64,
     /// Cleaned segments folded into a neighbour (see [`PartitionLog::clean`]).
     pub segments_merged: usize,
 }
 
-/// Keys → latest offset over a dirty range.
+/// Heap bytes of one hash table bucket: the `(key, offset)` pair plus the table's
+/// one control byte per bucket.
+const MAP_BUCKET_BYTES: u64 = std::mem::size_of::<(Box<[u8]>, i64)>() as u64 + 1;
+/// Control bytes the table keeps past its last bucket (one SIMD group).
+const MAP_TABLE_TAIL_BYTES: u64 = 16;
+/// Smallest heap chunk the system allocator hands out, in bytes (glibc on 64-bit).
+const MALLOC_MIN_CHUNK_BYTES: u64 = 32;
+/// Per-allocation bookkeeping the system allocator adds, in bytes, and the
+/// alignment chunks are rounded up to.
+const MALLOC_HEADER_BYTES: u64 = 8;
+const MALLOC_ALIGN_BYTES: u64 = 16;
+
+/// Heap bytes a boxed key of `len` bytes really takes (the allocator's chunk).
+fn key_heap_bytes(len: usize) -> u64 {
+    if len == 0 {
+        return 0; // an empty Box<[u8]> does not allocate
+    }
+    let chunk =
+        (len as u64 + MALLOC_HEADER_BYTES).div_ceil(MALLOC_ALIGN_BYTES) * MALLOC_ALIGN_BYTES;
+    chunk.max(MALLOC_MIN_CHUNK_BYTES)
+}
+
+/// Heap bytes of a hash table able to hold `capacity` entries without growing:
+/// buckets are a power of two kept at most 7/8 full.
+fn table_heap_bytes(capacity: usize) -> u64 {
+    if capacity == 0 {
+        return 0;
+    }
+    let buckets = (capacity as u64 * 8).div_ceil(7).next_power_of_two();
+    buckets * MAP_BUCKET_BYTES + MAP_TABLE_TAIL_BYTES
+}
+
+/// Keys → latest offset over a dirty range, held within a byte budget.
+///
+/// Full keys are stored (no digests, so no collisions to get wrong), so the memory
+/// depends on the keys: the map counts what it really costs the heap — each key's
+/// allocator chunk plus the table's buckets, which grow by doubling and, while
+/// growing, exist twice — and refuses a new key that would take it past the budget.
 #[derive(Debug, Default)]
 struct OffsetMap {
     map: HashMap<Box<[u8]>, i64>,
-    bytes: u64,
+    /// Heap bytes of the keys (allocator chunks).
+    key_bytes: u64,
 }
 
 impl OffsetMap {
-    fn put(&mut self, key: &[u8], offset: i64) {
+    /// Records `offset` for `key`, or returns false (storing nothing) when a new key
+    /// would take the map past `max_bytes`. An empty map always takes its first key,
+    /// so every round maps something and makes progress; that key is no larger than
+    /// the batch being read, which is in memory anyway.
+    fn put(&mut self, key: &[u8], offset: i64, max_bytes: u64) -> bool {
         if let Some(o) = self.map.get_mut(key) {
             *o = (*o).max(offset);
-        } else {
-            self.bytes += key.len() as u64 + MAP_ENTRY_OVERHEAD_BYTES;
-            self.map.insert(key.into(), offset);
+            return true;
         }
+        let key_cost = key_heap_bytes(key.len());
+        let capacity = self.map.capacity();
+        let first = self.map.is_empty();
+        if self.map.len() == capacity {
+            // Growing doubles the buckets; the old table is freed only after the
+            // entries moved, so both count.
+            let grown = capacity.saturating_mul(2).max(3);
+            let peak =
+                self.key_bytes + key_cost + table_heap_bytes(capacity) + table_heap_bytes(grown);
+            if peak > max_bytes && !first {
+                return false;
+            }
+            self.map.reserve(grown - self.map.len());
+        } else if self.bytes() + key_cost > max_bytes && !first {
+            return false;
+        }
+        self.key_bytes += key_cost;
+        self.map.insert(key.into(), offset);
+        true
     }
 
     fn get(&self, key: &[u8]) -> Option<i64> {
         self.map.get(key).copied()
+    }
+
+    /// Heap bytes the map holds now.
+    fn bytes(&self) -> u64 {
+        self.key_bytes + table_heap_bytes(self.map.capacity())
     }
 }
 
@@ -288,10 +359,12 @@ struct Removed {
     tombstones: u64,
 }
 
-/// Applies the retention rules to one stored batch.
+/// Applies the retention rules to one stored batch; records at or past `end` (not
+/// covered by the map) are kept.
 fn filter_batch(
     batch: &[u8],
     map: &OffsetMap,
+    end: i64,
     txns: &TxnView,
     expire_tombstones: bool,
     removed: &mut Removed,
@@ -313,17 +386,20 @@ fn filter_batch(
     let mut dropped = 0u64;
     for r in RecordIter::new(&h, &body) {
         let r = r?;
-        let keep = match r.key {
-            None => false,
-            Some(k) => match map.get(k) {
-                Some(latest) if r.offset < latest => false,
-                _ if r.value.is_none() && expire_tombstones => {
-                    removed.tombstones += 1;
-                    false
-                }
-                _ => true,
-            },
-        };
+        // Past the mapped range (a round that stopped inside this segment): nothing is
+        // known about later offsets of these keys, so keep them, as Kafka does.
+        let keep = r.offset >= end
+            || match r.key {
+                None => false,
+                Some(k) => match map.get(k) {
+                    Some(latest) if r.offset < latest => false,
+                    _ if r.value.is_none() && expire_tombstones => {
+                        removed.tombstones += 1;
+                        false
+                    }
+                    _ => true,
+                },
+            };
         if keep {
             kept.push(r);
         } else {
@@ -434,6 +510,7 @@ impl PartitionLog {
         };
         stats.round_end_offset = round.end;
         stats.map_keys = round.map.map.len();
+        stats.map_bytes = round.map.bytes();
         let mut did_one = false;
         while let Some(idx) = self
             .segments
@@ -453,7 +530,7 @@ impl PartitionLog {
                 return Ok(stats);
             }
             let next_base = self.segments[idx + 1].base_offset;
-            self.clean_segment(idx, &round.map, &round.txns, now_ms, &mut stats)?;
+            self.clean_segment(idx, &round.map, round.end, &round.txns, now_ms, &mut stats)?;
             round.next_base = next_base;
             did_one = true;
         }
@@ -544,16 +621,14 @@ impl PartitionLog {
         let mut map = OffsetMap::default();
         let mut end = uncleanable;
         let mut read = 0u64;
-        for (i, seg) in self.segments[..last].iter().enumerate() {
+        'segments: for (i, seg) in self.segments[..last].iter().enumerate() {
             if seg.base_offset >= uncleanable {
                 break;
             }
             if seg.t.next_offset <= first_dirty || seg.size() == 0 {
                 continue;
             }
-            if i > first_dirty_seg
-                && (map.bytes >= limits.max_map_bytes || read >= limits.max_bytes_per_call)
-            {
+            if i > first_dirty_seg && read >= limits.max_bytes_per_call {
                 end = seg.base_offset;
                 break;
             }
@@ -571,7 +646,12 @@ impl PartitionLog {
                     for r in RecordIter::new(&hh, &body) {
                         let r = r.map_err(|e| corrupt(seg, pos, e))?;
                         if let (Some(k), true) = (r.key, r.offset >= first_dirty) {
-                            map.put(k, r.offset);
+                            if !map.put(k, r.offset, limits.max_map_bytes) {
+                                // Full, maybe in the middle of a segment (of a batch,
+                                // even): the round covers what was mapped.
+                                end = r.offset;
+                                break 'segments;
+                            }
                         }
                     }
                 }
@@ -585,6 +665,7 @@ impl PartitionLog {
             end,
             ratio,
             keys = map.map.len(),
+            map_bytes = map.bytes(),
             "compaction round started"
         );
         Ok(Some(Round {
@@ -597,11 +678,13 @@ impl PartitionLog {
     }
 
     /// Rewrites segment `idx` (never the active one) without the records `map` makes
-    /// obsolete and swaps it in. Leaves the segment alone if nothing would change.
+    /// obsolete and swaps it in; records at or past `end` (the round's range) stay as
+    /// they are. Leaves the segment alone if nothing would change.
     fn clean_segment(
         &mut self,
         idx: usize,
         map: &OffsetMap,
+        end: i64,
         txns: &TxnView,
         now_ms: i64,
         stats: &mut CleanStats,
@@ -623,7 +706,7 @@ impl PartitionLog {
             while pos < seg.size() {
                 let h = seg.header_at(pos)?;
                 let bytes = seg.read_batch(pos, &h)?;
-                let outcome = filter_batch(&bytes, map, txns, expire_tombstones, &mut removed)
+                let outcome = filter_batch(&bytes, map, end, txns, expire_tombstones, &mut removed)
                     .map_err(|e| corrupt(seg, pos, e))?;
                 pos += h.total_bytes();
                 let kept = match outcome {

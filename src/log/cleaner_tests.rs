@@ -909,3 +909,137 @@ fn max_compaction_lag_rolls_the_active_segment() {
     plain.maybe_roll(20_000).unwrap();
     assert_eq!(plain.segment_count(), 1);
 }
+
+/// A log whose one dirty segment holds 1,000 distinct keys, each written twice, then
+/// every tenth deleted, in batches of 7 records (so map-bound rounds end inside
+/// batches), plus an active segment. Returns the first segment's end.
+fn many_keys_one_segment(log: &mut PartitionLog, ts: i64) -> i64 {
+    let mut recs: Vec<(String, Option<String>)> = Vec::new();
+    for pass in 0..2 {
+        for k in 0..1000 {
+            recs.push((format!("key-{k:05}"), Some(format!("v{pass}-{k}"))));
+        }
+    }
+    for k in (0..1000).step_by(10) {
+        recs.push((format!("key-{k:05}"), None));
+    }
+    for chunk in recs.chunks(7) {
+        let batch: Vec<(Option<&str>, Option<&str>)> = chunk
+            .iter()
+            .map(|(k, v)| (Some(k.as_str()), v.as_deref()))
+            .collect();
+        log.append(&kv_batch(Compression::None, &batch, ts), 0, 0)
+            .unwrap();
+    }
+    log.roll(ts).unwrap();
+    log.append(
+        &kv_batch(Compression::None, &[(Some("active"), Some("a"))], ts),
+        0,
+        0,
+    )
+    .unwrap();
+    assert_eq!(log.segment_count(), 2, "one dirty segment");
+    log.active().base_offset
+}
+
+/// One dirty segment holding far more distinct keys than the offset map may hold:
+/// every round stays within `max_map_bytes` (stopping inside the segment, inside a
+/// batch even), successive rounds still compact the whole log, and no record that
+/// should stay is lost; a tombstone past a round's end in particular must outlive
+/// the older values it hides.
+#[test]
+fn offset_map_budget_holds_when_one_segment_overflows_it() {
+    const MAP_BYTES: u64 = 8 * 1024;
+    // Every key costs at least one 32-byte allocator chunk, so this many keys in one
+    // round would already break the budget.
+    const MAX_KEYS: usize = (MAP_BYTES / 32) as usize;
+    let now = wall_clock_ms();
+    // Cleaned at `now` (tombstones kept) and two days later (tombstones expired).
+    for clean_at in [now, now + 2 * DAY_MS] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = PartitionLog::open(dir.path(), compact_cfg(10 * 1024 * 1024)).unwrap();
+        let first_segment_end = many_keys_one_segment(&mut log, now);
+        let mut want = latest(&records(&log));
+        if clean_at > now {
+            want.retain(|_, (_, v)| v.is_some());
+        }
+        log.set_cleaner_limits(CleanerLimits {
+            max_map_bytes: MAP_BYTES,
+            max_bytes_per_call: u64::MAX,
+        });
+        let mut rounds = 0;
+        loop {
+            let s = log.clean(clean_at).unwrap();
+            if !s.round_started {
+                break;
+            }
+            rounds += 1;
+            assert!(s.map_bytes <= MAP_BYTES, "round {rounds}: {s:?}");
+            assert!(s.map_keys < MAX_KEYS, "round {rounds}: {s:?}");
+            assert!(s.round_finished, "{s:?}");
+            if rounds == 1 {
+                assert!(
+                    s.round_end_offset > 0 && s.round_end_offset < first_segment_end,
+                    "the first round ends inside the segment: {s:?}"
+                );
+            }
+            assert!(rounds < 100, "no progress: {s:?}");
+        }
+        assert!(rounds > 2, "{rounds} rounds");
+        assert_eq!(log.first_dirty_offset(), first_segment_end);
+        let recs = records(&log);
+        assert_eq!(latest(&recs), want, "cleaned at {clean_at}");
+        let mut seen = std::collections::HashSet::new();
+        for r in recs.iter().filter(|r| r.offset < first_segment_end) {
+            assert!(seen.insert(r.key.clone()), "duplicate key {:?}", r.key);
+        }
+    }
+}
+
+/// Peak RSS of one round over a segment of 12.5 M distinct keys (the report behind
+/// the map budget). Slow; run by hand with --ignored --nocapture.
+#[test]
+#[ignore]
+fn rss_of_a_round_over_many_distinct_keys() {
+    fn vm_hwm_kb() -> u64 {
+        let s = fs::read_to_string("/proc/self/status").unwrap();
+        s.lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let now = wall_clock_ms();
+    let mut log = PartitionLog::open(dir.path(), compact_cfg(1 << 30)).unwrap();
+    const KEYS: usize = 12_500_000;
+    const PER_BATCH: usize = 10_000;
+    let keys: Vec<String> = (0..PER_BATCH).map(|_| String::new()).collect();
+    let mut keys = keys;
+    for b in 0..KEYS / PER_BATCH {
+        for (i, k) in keys.iter_mut().enumerate() {
+            k.clear();
+            use std::fmt::Write;
+            write!(k, "{:08}", b * PER_BATCH + i).unwrap();
+        }
+        let batch: Vec<(Option<&str>, Option<&str>)> =
+            keys.iter().map(|k| (Some(k.as_str()), Some(""))).collect();
+        log.append(&kv_batch(Compression::Zstd, &batch, now), 0, 0)
+            .unwrap();
+    }
+    log.roll(now).unwrap();
+    log.append(
+        &kv_batch(Compression::None, &[(Some("a"), Some("a"))], now),
+        0,
+        0,
+    )
+    .unwrap();
+    drop(keys);
+    let size = log.segments[0].size();
+    let before = vm_hwm_kb();
+    let s = log.clean(now).unwrap();
+    let after = vm_hwm_kb();
+    eprintln!(
+        "segment {size} bytes; VmHWM before {before} kB, after {after} kB; keys {} map_bytes {} end {}",
+        s.map_keys, s.map_bytes, s.round_end_offset
+    );
+}

@@ -6,7 +6,10 @@
 //! never touches the log or the metadata: it only turns bytes into typed
 //! values and back.
 
+mod prescan;
 pub mod request;
+#[rustfmt::skip]
+mod request_layouts;
 pub mod response;
 
 pub use request::{decode_request, DecodedRequest, RequestError};

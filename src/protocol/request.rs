@@ -73,7 +73,8 @@ pub fn decode_header(mut frame: Bytes) -> Result<PeekedHeader, RequestError> {
     })
 }
 
-/// Decodes the body of a request whose version the broker supports.
+/// Decodes the body of a request whose version the broker supports, after
+/// checking that every array count in it fits the bytes present.
 pub fn decode_body(peeked: PeekedHeader) -> Result<DecodedRequest, RequestError> {
     let PeekedHeader {
         api_key,
@@ -81,6 +82,16 @@ pub fn decode_body(peeked: PeekedHeader) -> Result<DecodedRequest, RequestError>
         header,
         mut body,
     } = peeked;
+    // Array counts must fit the bytes present before the decoder pre-sizes
+    // vectors with them (see `prescan`).
+    if let Err(e) = super::prescan::prescan(api_key as i16, api_version, &body) {
+        return Err(RequestError::BadBody {
+            api_key,
+            api_version,
+            correlation_id: header.correlation_id,
+            reason: e.to_string(),
+        });
+    }
     let kind = RequestKind::decode(api_key, &mut body, api_version).map_err(|e| {
         RequestError::BadBody {
             api_key,

@@ -1,10 +1,16 @@
-//! Accept loops, one per configured listener, sharing one connection limit.
+//! Accept loops, one per configured listener, sharing the connection limits:
+//! `max.connections` over all listeners (past it the loops stop accepting and
+//! the kernel backlog holds new clients, as Kafka's acceptor waits for a slot)
+//! and `max.connections.per.ip` (a further connection from that address is
+//! closed as soon as it is accepted, as Kafka does).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch, Semaphore, TryAcquireError};
 
 use crate::broker::Broker;
 use crate::server::connection::{serve_connection, ConnectionInfo};
@@ -53,6 +59,10 @@ pub async fn run_listeners(
     shutdown: Shutdown,
 ) -> std::io::Result<Vec<std::net::SocketAddr>> {
     let limit = Arc::new(Semaphore::new(broker.config.max_connections));
+    let per_ip = Arc::new(PerIp {
+        max: broker.config.max_connections_per_ip,
+        open: Mutex::new(HashMap::new()),
+    });
     let mut bound = Vec::new();
     for listener in &broker.config.listeners {
         let addr = listener
@@ -72,10 +82,52 @@ pub async fn run_listeners(
             listener.name.clone(),
             broker.clone(),
             limit.clone(),
+            per_ip.clone(),
             shutdown.clone(),
         ));
     }
     Ok(bound)
+}
+
+/// Open connections per client address (`max.connections.per.ip`).
+#[derive(Debug)]
+struct PerIp {
+    max: usize,
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One connection counted in [`PerIp`]; uncounted on drop.
+struct PerIpSlot {
+    per_ip: Arc<PerIp>,
+    ip: IpAddr,
+}
+
+impl PerIp {
+    /// Counts a connection from `ip`, or returns None when `ip` is at the limit.
+    fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<PerIpSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(ip).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(PerIpSlot {
+            per_ip: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for PerIpSlot {
+    fn drop(&mut self) {
+        let mut open = self.per_ip.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
 }
 
 async fn accept_loop(
@@ -83,6 +135,7 @@ async fn accept_loop(
     listener_name: String,
     broker: Arc<Broker>,
     limit: Arc<Semaphore>,
+    per_ip: Arc<PerIp>,
     mut shutdown: Shutdown,
 ) {
     let listener_name: Arc<str> = listener_name.into();
@@ -90,12 +143,23 @@ async fn accept_loop(
     loop {
         // A permit is taken before accepting, so the limit applies before the
         // socket is even accepted (the kernel backlog absorbs the excess).
-        let permit = tokio::select! {
-            _ = shutdown.recv() => return,
-            permit = limit.clone().acquire_owned() => match permit {
-                Ok(p) => p,
-                Err(_) => return,
-            },
+        let permit = match limit.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(TryAcquireError::Closed) => return,
+            Err(TryAcquireError::NoPermits) => {
+                tracing::warn!(
+                    listener = %listener_name,
+                    max_connections = broker.config.max_connections,
+                    "max.connections reached: not accepting connections until one closes"
+                );
+                tokio::select! {
+                    _ = shutdown.recv() => return,
+                    permit = limit.clone().acquire_owned() => match permit {
+                        Ok(p) => p,
+                        Err(_) => return,
+                    },
+                }
+            }
         };
         let accepted = tokio::select! {
             _ = shutdown.recv() => return,
@@ -104,6 +168,16 @@ async fn accept_loop(
         match accepted {
             Ok((stream, peer)) => {
                 backoff_ms = 1;
+                let Some(slot) = per_ip.admit(peer.ip()) else {
+                    tracing::warn!(
+                        listener = %listener_name,
+                        %peer,
+                        max_connections_per_ip = per_ip.max,
+                        "max.connections.per.ip reached: closing the new connection"
+                    );
+                    drop(stream);
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 let info = ConnectionInfo {
                     peer,
@@ -113,6 +187,7 @@ async fn accept_loop(
                 let shutdown = shutdown.clone();
                 tokio::spawn(async move {
                     serve_connection(stream, info, broker, shutdown).await;
+                    drop(slot);
                     drop(permit);
                 });
             }
