@@ -30,6 +30,8 @@ pub mod state_machine;
 pub mod types;
 
 #[cfg(test)]
+mod storage_fault_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::BTreeMap;

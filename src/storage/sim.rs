@@ -121,8 +121,6 @@ struct State {
     /// Durable entries of each directory, by the directory's inode.
     dirs: HashMap<u64, BTreeMap<OsString, (u64, Kind)>>,
     root_ino: u64,
-    file_syncs: u64,
-    dir_syncs: u64,
 }
 
 /// A simulated disk under one directory (see the module docs).
@@ -216,17 +214,6 @@ impl Disk {
         self.lock().crashed
     }
 
-    /// Calls seen since the last (re)start.
-    pub(crate) fn ops(&self) -> u64 {
-        self.lock().ops
-    }
-
-    /// (file fsyncs, directory fsyncs) seen since the last (re)start.
-    pub(crate) fn syncs(&self) -> (u64, u64) {
-        let st = self.lock();
-        (st.file_syncs, st.dir_syncs)
-    }
-
     /// Power comes back: the tree under the root becomes exactly what was
     /// durable, faults are cleared, and that state is the new baseline.
     /// Everything that used the files must have been dropped first.
@@ -306,7 +293,6 @@ impl Disk {
         let mut st = self.lock();
         if !st.crashed {
             st.files.insert(meta.ino(), content);
-            st.file_syncs += 1;
         }
     }
 
@@ -316,7 +302,6 @@ impl Disk {
         let mut st = self.lock();
         if !st.crashed {
             st.dirs.insert(meta.ino(), listing);
-            st.dir_syncs += 1;
         }
     }
 }
