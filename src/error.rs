@@ -21,7 +21,9 @@ pub fn log_error_code(err: &LogError) -> i16 {
         LogError::Producer(ProducerError::OutOfOrder { .. }) => {
             ResponseError::OutOfOrderSequenceNumber
         }
-        LogError::CorruptLog { .. } | LogError::Io(_) => ResponseError::KafkaStorageError,
+        LogError::CorruptLog { .. } | LogError::Io(_) | LogError::Offline { .. } => {
+            ResponseError::KafkaStorageError
+        }
     };
     kind.code()
 }

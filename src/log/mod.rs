@@ -162,6 +162,10 @@ pub enum LogError {
     /// An idempotent producer's batch out of sequence or from a fenced epoch.
     #[error("{0}")]
     Producer(#[from] producer_state::ProducerError),
+    /// An fsync failed earlier: the log is out of service until a restart
+    /// recovers it (Kafka: KAFKA_STORAGE_ERROR, as for an offline log dir).
+    #[error("partition log {dir} is offline after a failed fsync ({reason}); restart the broker to recover it")]
+    Offline { dir: PathBuf, reason: String },
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -222,6 +226,12 @@ pub struct PartitionLog {
     aborted: txn_index::TxnIndex,
     /// Leader epoch → its first offset in the log (see `start_offset`).
     epochs: std::collections::BTreeMap<i32, i64>,
+    /// Set when an fsync failed. After a failed fsync the kernel may have
+    /// dropped the dirty pages and marked them clean, so what the files hold
+    /// is unknown until they are read back from disk: the log takes no more
+    /// appends until the broker restarts and recovers it (PostgreSQL's and
+    /// Kafka's answer to the same problem: stop, then recover).
+    fsync_failed: Option<String>,
 }
 
 /// The partition's aborted-transaction index: one file for the whole log (entries are
@@ -306,6 +316,7 @@ impl PartitionLog {
             producers: Default::default(),
             aborted: txn_index::TxnIndex::open(&dir.join(ABORTED_TXN_FILE))?,
             epochs,
+            fsync_failed: None,
         };
         // A crash between a DeleteRecords checkpoint and its segment deletions.
         log.delete_segments_below_start("deleted segment below the checkpointed log start")?;
@@ -497,6 +508,12 @@ impl PartitionLog {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<AppendInfo, LogError> {
+        if let Some(reason) = &self.fsync_failed {
+            return Err(LogError::Offline {
+                dir: self.dir.clone(),
+                reason: reason.clone(),
+            });
+        }
         let headers = validate_batches(records)?;
         let max = u64::from(self.config.max_message_bytes);
         let mut offsets_needed: i64 = 0;
@@ -704,6 +721,23 @@ impl PartitionLog {
     }
 
     fn flush_at(&mut self, now_ms: i64) -> Result<(), LogError> {
+        let result = self.flush_files(now_ms);
+        if let Err(e) = &result {
+            self.note_fsync_failure(e);
+        }
+        result
+    }
+
+    /// Takes the log out of service after a failed fsync (see `fsync_failed`).
+    pub fn note_fsync_failure(&mut self, error: &LogError) {
+        if self.fsync_failed.is_none() {
+            tracing::error!(dir = %self.dir.display(), %error,
+                "fsync failed: this partition takes no more writes until the broker restarts and recovers it from disk");
+            self.fsync_failed = Some(error.to_string());
+        }
+    }
+
+    fn flush_files(&mut self, now_ms: i64) -> Result<(), LogError> {
         self.active_mut().seal_time_index()?;
         let rp = self.recovery_point;
         let last = self.segments.len() - 1;
@@ -733,7 +767,10 @@ impl PartitionLog {
     /// the active segment.
     pub fn maybe_flush(&mut self, now_ms: i64) -> Result<(), LogError> {
         if let Some(job) = self.maybe_flush_prepare(now_ms)? {
-            job.run()?;
+            if let Err(e) = job.run() {
+                self.note_fsync_failure(&e);
+                return Err(e);
+            }
             self.finish_rolled_flush(&job)?;
         }
         Ok(())

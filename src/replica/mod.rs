@@ -337,10 +337,13 @@ impl ReplicaManager {
                     log.maybe_flush_prepare(now)
                 })
                 .and_then(|job| match job {
-                    Some(job) => {
-                        job.run()?;
-                        p.with_log(|log| log.finish_rolled_flush(&job))
-                    }
+                    Some(job) => match job.run() {
+                        Ok(()) => p.with_log(|log| log.finish_rolled_flush(&job)),
+                        Err(e) => {
+                            p.with_log(|log| log.note_fsync_failure(&e));
+                            Err(e)
+                        }
+                    },
                     None => Ok(()),
                 });
             if let Err(e) = result {
