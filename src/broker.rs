@@ -60,18 +60,16 @@ impl Broker {
         config: BrokerConfig,
         shutting_down: watch::Receiver<bool>,
     ) -> Result<Arc<Broker>, StartError> {
-        crate::storage::create_dir_durable(&config.data_dir).map_err(|source| StartError::DataDir {
-            path: config.data_dir.clone(),
-            source,
+        crate::storage::create_dir_durable(&config.data_dir).map_err(|source| {
+            StartError::DataDir {
+                path: config.data_dir.clone(),
+                source,
+            }
         })?;
         let metadata_dir = config.data_dir.join("__cluster_metadata");
         crate::replica::check_metadata_present(&config.data_dir, &metadata_dir)?;
-        let metadata = MetadataStore::open(
-            &metadata_dir,
-            config.node_id,
-            config.cluster_id.clone(),
-        )
-        .await?;
+        let metadata =
+            MetadataStore::open(&metadata_dir, config.node_id, config.cluster_id.clone()).await?;
         let image = metadata.image();
         let advertised = &config.advertised_listeners[0];
         let registered = image.brokers.get(&config.node_id);

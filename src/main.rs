@@ -184,7 +184,11 @@ fn main() -> ExitCode {
     };
     match gregor::replica::fd_budget::raise_fd_limit() {
         Ok((old, new)) if old != new => {
-            tracing::info!(from = old, to = new, "raised the open-file limit to its hard limit");
+            tracing::info!(
+                from = old,
+                to = new,
+                "raised the open-file limit to its hard limit"
+            );
         }
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "cannot read or raise the open-file limit"),

@@ -102,7 +102,10 @@ async fn with_retry<T>(what: &str, mut op: impl FnMut() -> io::Result<T>) -> io:
                 }
                 return Ok(v);
             }
-            Err(e) if is_transient(&e) && started.elapsed().as_millis() < u128::from(STORAGE_RETRY_MS) => {
+            Err(e)
+                if is_transient(&e)
+                    && started.elapsed().as_millis() < u128::from(STORAGE_RETRY_MS) =>
+            {
                 if attempts == 0 {
                     tracing::error!(what, error = %e, retry_for_ms = STORAGE_RETRY_MS,
                         "metadata write failed; retrying (metadata changes wait meanwhile)");
@@ -553,9 +556,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn truncate(&mut self, log_id: MetadataLogId) -> Result<(), RaftStorageError> {
-        with_retry("truncating the metadata log", || self.lock().truncate(log_id.index))
-            .await
-            .map_err(|e| StorageIOError::write_logs(&e))?;
+        with_retry("truncating the metadata log", || {
+            self.lock().truncate(log_id.index)
+        })
+        .await
+        .map_err(|e| StorageIOError::write_logs(&e))?;
         Ok(())
     }
 
@@ -644,7 +649,9 @@ mod tests {
         let middle = data.len() / 2;
         data[middle] ^= 0x01;
         fs::write(&path, &data).expect("write");
-        let err = LogStore::open(dir.path()).err().expect("a damaged log must be refused");
+        let err = LogStore::open(dir.path())
+            .err()
+            .expect("a damaged log must be refused");
         assert!(matches!(err, ClusterError::Corrupt(_)), "{err}");
         assert!(err.to_string().contains("not a torn tail"), "{err}");
         // Nothing was cut off: the file is as damaged as it was, for an operator.

@@ -47,12 +47,19 @@ async fn transient_write_errors_are_retried_until_they_clear() {
     let dir = disk.root().join("meta");
     let store = open(&dir).await.unwrap();
     for errno in [Errno::ENOSPC, Errno::EMFILE] {
-        disk.add_rule(Rule::on(Op::Write, Fault::Errno(errno)).path("raft.log").times(5));
+        disk.add_rule(
+            Rule::on(Op::Write, Fault::Errno(errno))
+                .path("raft.log")
+                .times(5),
+        );
         let name = format!("retried-{errno:?}");
         let result = tokio::time::timeout(Duration::from_secs(20), create(&store, &name))
             .await
             .expect("a retried write finishes once the error clears");
-        assert!(matches!(result.unwrap(), CommandResult::TopicCreated { .. }));
+        assert!(matches!(
+            result.unwrap(),
+            CommandResult::TopicCreated { .. }
+        ));
         assert!(store.image().topics.contains_key(&name));
     }
     // The entries are really in the log: a reopen sees them.
@@ -70,7 +77,11 @@ async fn a_failed_fsync_stops_the_core_and_is_reported() {
     let dir = disk.root().join("meta");
     let store = open(&dir).await.unwrap();
     // EIO from fsync is never retried: the kernel may have dropped the pages.
-    disk.add_rule(Rule::on(Op::Sync, Fault::Errno(Errno::EIO)).path("raft.log").times(u64::MAX));
+    disk.add_rule(
+        Rule::on(Op::Sync, Fault::Errno(Errno::EIO))
+            .path("raft.log")
+            .times(u64::MAX),
+    );
     assert!(create(&store, "lost").await.is_err());
     let reason = tokio::time::timeout(Duration::from_secs(10), store.wait_fatal())
         .await
@@ -82,7 +93,10 @@ async fn a_failed_fsync_stops_the_core_and_is_reported() {
     disk.clear_faults();
     let store = open(&dir).await.unwrap();
     assert!(!store.image().topics.contains_key("lost"));
-    assert!(matches!(create(&store, "after").await.unwrap(), CommandResult::TopicCreated { .. }));
+    assert!(matches!(
+        create(&store, "after").await.unwrap(),
+        CommandResult::TopicCreated { .. }
+    ));
     store.shutdown().await.unwrap();
 }
 
@@ -100,7 +114,10 @@ async fn a_power_cut_mid_proposal_keeps_every_acknowledged_topic() {
             continue;
         };
         for name in &acknowledged {
-            assert!(store.image().topics.contains_key(name), "round {round}: {name} lost");
+            assert!(
+                store.image().topics.contains_key(name),
+                "round {round}: {name} lost"
+            );
         }
         disk.crash_after_ops(5 + round * 7);
         for i in 0.. {

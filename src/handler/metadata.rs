@@ -71,7 +71,11 @@ pub async fn handle(ctx: &RequestContext<'_>, request: MetadataRequest) -> Outco
                             .await
                             {
                                 Ok(_) => {
-                                    tracing::info!(topic = name, partitions = broker.config.num_partitions, "auto-created topic");
+                                    tracing::info!(
+                                        topic = name,
+                                        partitions = broker.config.num_partitions,
+                                        "auto-created topic"
+                                    );
                                     created = true;
                                 }
                                 Err(e) => {

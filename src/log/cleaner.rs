@@ -79,11 +79,11 @@ use super::io::{fail_point, sync_dir, write_file_atomic};
 use super::recovery::SWAP_SUFFIX;
 use super::segment::Segment;
 use super::{LogError, PartitionLog};
-use crate::storage;
 use crate::record::{
     batch_records, build_batch, parse_header, BatchHeader, BatchParams, BuilderRecord, RecordError,
     RecordHeaders, RecordIter, TimestampType,
 };
+use crate::storage;
 
 /// Per-partition file holding the first dirty offset (Kafka keeps one per log dir).
 pub const CLEANER_CHECKPOINT_FILE: &str = "cleaner-offset-checkpoint";
@@ -695,8 +695,7 @@ impl PartitionLog {
         let mtime = seg.log.modified_ms();
         let expire_tombstones = now_ms.saturating_sub(mtime) > self.config.delete_retention_ms;
         stats.bytes_read += seg.size();
-        let mut out =
-            Segment::open_with_suffix(&self.dir, base, CLEANED_SUFFIX, true)?;
+        let mut out = Segment::open_with_suffix(&self.dir, base, CLEANED_SUFFIX, true)?;
         let cleaned_paths = Segment::paths_with(&self.dir, base, CLEANED_SUFFIX);
         let result = (|| -> Result<Option<Removed>, LogError> {
             let mut removed = Removed::default();
@@ -861,8 +860,7 @@ impl PartitionLog {
             .map(|s| s.log.modified_ms())
             .max()
             .unwrap_or(now_ms);
-        let mut out =
-            Segment::open_with_suffix(&self.dir, base, CLEANED_SUFFIX, true)?;
+        let mut out = Segment::open_with_suffix(&self.dir, base, CLEANED_SUFFIX, true)?;
         let result = (|| -> Result<(), LogError> {
             for seg in &self.segments[from..to] {
                 let (mut buf, mut headers): (Vec<u8>, Vec<BatchHeader>) = (Vec::new(), Vec::new());

@@ -680,7 +680,9 @@ fn crash_at(step: u64) {
     let seg0 = segment::file_name(0, ".log");
     let size0 = fs::metadata(dir.path().join(&seg0)).unwrap().len();
     let disk = crate::storage::sim::Disk::mount(dir.path());
-    disk.add_rule(crate::storage::sim::Rule::at_point(super::cleaner::swap_step_name(step)));
+    disk.add_rule(crate::storage::sim::Rule::at_point(
+        super::cleaner::swap_step_name(step),
+    ));
     assert!(log.clean(now).is_err(), "step {step}");
     drop(log); // the "crash"
     let left = leftovers(dir.path());
@@ -837,7 +839,9 @@ fn merge_crash_at(step: u64) {
     let (mut log, before) = mergeable_log(dir.path(), 120, now);
     let segs = log.segment_count();
     let disk = crate::storage::sim::Disk::mount(dir.path());
-    disk.add_rule(crate::storage::sim::Rule::at_point(super::cleaner::swap_step_name(step)));
+    disk.add_rule(crate::storage::sim::Rule::at_point(
+        super::cleaner::swap_step_name(step),
+    ));
     assert!(log.clean(now).is_err(), "step {step}");
     drop(log); // the "crash"
     let log = PartitionLog::open(dir.path(), compact_cfg(2500)).unwrap();

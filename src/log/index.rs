@@ -46,11 +46,7 @@ pub(crate) struct OffsetIndex {
 }
 
 impl OffsetIndex {
-    pub(crate) fn open(
-        path: &Path,
-        base_offset: i64,
-        truncate: bool,
-    ) -> io::Result<Self> {
+    pub(crate) fn open(path: &Path, base_offset: i64, truncate: bool) -> io::Result<Self> {
         let file = DataFile::open(path, truncate)?;
         let len = file.len()?;
         let mut idx = OffsetIndex {
@@ -198,11 +194,7 @@ pub(crate) struct TimeIndex {
 }
 
 impl TimeIndex {
-    pub(crate) fn open(
-        path: &Path,
-        base_offset: i64,
-        truncate: bool,
-    ) -> io::Result<Self> {
+    pub(crate) fn open(path: &Path, base_offset: i64, truncate: bool) -> io::Result<Self> {
         let file = DataFile::open(path, truncate)?;
         let len = file.len()?;
         let mut idx = TimeIndex {

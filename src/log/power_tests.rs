@@ -89,21 +89,41 @@ fn power_cut_cycles(flush_messages: u64, flush_every: Option<u64>, cycles: u64) 
     let mut in_flight: Vec<Vec<u8>> = Vec::new();
     let mut cuts = 0;
     for cycle in 0..cycles {
-        let mut log = PartitionLog::open(&dir, config(flush_messages)).expect("open after power cut");
+        let mut log =
+            PartitionLog::open(&dir, config(flush_messages)).expect("open after power cut");
         let found: Vec<Vec<u8>> = values(&log).into_iter().map(|(_, v)| v).collect();
         let offsets: Vec<i64> = values(&log).into_iter().map(|(o, _)| o).collect();
-        assert!(offsets.windows(2).all(|w| w[1] == w[0] + 1), "offsets contiguous");
+        assert!(
+            offsets.windows(2).all(|w| w[1] == w[0] + 1),
+            "offsets contiguous"
+        );
         if flush_every.is_none() {
             // Nothing acknowledged may be missing; at most the batch whose
             // append failed mid-way may also be there.
-            assert!(found.len() >= acked.len(), "cycle {cycle}: {} of {} acknowledged records back", found.len(), acked.len());
+            assert!(
+                found.len() >= acked.len(),
+                "cycle {cycle}: {} of {} acknowledged records back",
+                found.len(),
+                acked.len()
+            );
             assert_eq!(found[..acked.len()], acked[..], "cycle {cycle}");
-            assert_eq!(found[acked.len()..], in_flight[..found.len() - acked.len()], "cycle {cycle}");
+            assert_eq!(
+                found[acked.len()..],
+                in_flight[..found.len() - acked.len()],
+                "cycle {cycle}"
+            );
         } else {
-            assert!(found.len() >= flushed, "cycle {cycle}: lost flushed records ({} < {flushed})", found.len());
+            assert!(
+                found.len() >= flushed,
+                "cycle {cycle}: lost flushed records ({} < {flushed})",
+                found.len()
+            );
             let known: Vec<&Vec<u8>> = acked.iter().chain(in_flight.iter()).collect();
             assert!(found.len() <= known.len());
-            assert!(found.iter().zip(&known).all(|(a, b)| a == *b), "cycle {cycle}: not a prefix of what was written");
+            assert!(
+                found.iter().zip(&known).all(|(a, b)| a == *b),
+                "cycle {cycle}: not a prefix of what was written"
+            );
         }
         // What came back is now the history: later appends continue from it.
         acked = found;

@@ -17,10 +17,10 @@ use super::segment::{
     parse_file_name, Segment, Tracker, INDEX_SUFFIX, LOG_SUFFIX, NO_TIMESTAMP, TIME_INDEX_SUFFIX,
 };
 use super::LogError;
-use crate::storage;
 use crate::record::{
     parse_header, ATTRIBUTES_OFFSET, BATCH_HEADER_BYTES, MIN_BATCH_LENGTH, RECORD_BATCH_MAGIC,
 };
+use crate::storage;
 
 /// Name of the per-partition recovery checkpoint file.
 pub(crate) const RECOVERY_POINT_FILE: &str = "recovery-point";

@@ -107,11 +107,7 @@ impl Segment {
 
     /// Opens the three files. `fresh` truncates them (new segment). State is empty; the
     /// loader or recovery fills it in.
-    pub(crate) fn open(
-        dir: &Path,
-        base: i64,
-        fresh: bool,
-    ) -> io::Result<Segment> {
+    pub(crate) fn open(dir: &Path, base: i64, fresh: bool) -> io::Result<Segment> {
         Self::open_with_suffix(dir, base, "", fresh)
     }
 

@@ -681,7 +681,10 @@ fn short_write_leaves_log_consistent() {
     assert!(log.flush().is_err());
     disk.clear_faults();
     // After a failed fsync the log refuses writes until it is recovered.
-    assert!(matches!(log.append(&simple_batch(1, 0), 0, 0), Err(LogError::Offline { .. })));
+    assert!(matches!(
+        log.append(&simple_batch(1, 0), 0, 0),
+        Err(LogError::Offline { .. })
+    ));
     drop(log);
     let mut log = PartitionLog::open(dir.path(), cfg()).unwrap();
     let info = log.append(&simple_batch(1, 0), 0, 0).unwrap();

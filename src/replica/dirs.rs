@@ -133,8 +133,12 @@ pub(crate) fn prepare_dir(data_dir: &Path, dir: &Path, topic_id: Uuid) -> Result
     }
     let created = !dir.exists();
     storage::create_dir_all(dir).map_err(dir_error(dir))?;
-    write_file_atomic(dir, PARTITION_METADATA_FILE, marker_text(topic_id).as_bytes())
-        .map_err(dir_error(dir))?;
+    write_file_atomic(
+        dir,
+        PARTITION_METADATA_FILE,
+        marker_text(topic_id).as_bytes(),
+    )
+    .map_err(dir_error(dir))?;
     if created {
         sync_dir(data_dir).map_err(dir_error(data_dir))?;
     }
@@ -143,8 +147,16 @@ pub(crate) fn prepare_dir(data_dir: &Path, dir: &Path, topic_id: Uuid) -> Result
 
 /// Renames `dir` to `<dir>.<id><suffix>` (a fresh random id keeps repeated
 /// moves of one name apart) and makes the rename durable.
-fn move_aside(data_dir: &Path, dir: &Path, topic_id: Uuid, suffix: &str) -> Result<PathBuf, ReplicaError> {
-    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("partition");
+fn move_aside(
+    data_dir: &Path,
+    dir: &Path,
+    topic_id: Uuid,
+    suffix: &str,
+) -> Result<PathBuf, ReplicaError> {
+    let name = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("partition");
     let target = data_dir.join(format!("{name}.{}{suffix}", Uuid::new_v4().simple()));
     storage::rename(dir, &target).map_err(dir_error(dir))?;
     sync_dir(data_dir).map_err(dir_error(data_dir))?;
@@ -162,7 +174,9 @@ pub(crate) fn delete_dir(data_dir: &Path, dir: &Path, topic_id: Uuid) {
     match move_aside(data_dir, dir, topic_id, DELETE_SUFFIX) {
         Ok(target) => remove_tree(&target),
         Err(ReplicaError::Dir { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => tracing::warn!(dir = %dir.display(), error = %e, "cannot delete partition directory"),
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot delete partition directory")
+        }
     }
 }
 
@@ -300,7 +314,9 @@ mod tests {
         prepare_dir(data.path(), &keep, known).unwrap();
         prepare_dir(data.path(), &stray, unknown).unwrap();
         write_segment(&stray);
-        let deleted = data.path().join(format!("c-0.{}{DELETE_SUFFIX}", Uuid::new_v4().simple()));
+        let deleted = data
+            .path()
+            .join(format!("c-0.{}{DELETE_SUFFIX}", Uuid::new_v4().simple()));
         fs::create_dir_all(&deleted).unwrap();
         // Directories without a marker, and plain files, are not ours.
         fs::create_dir_all(data.path().join("__cluster_metadata")).unwrap();

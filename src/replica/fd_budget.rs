@@ -37,7 +37,9 @@ pub struct FdBudgetError {
 
 /// The soft RLIMIT_NOFILE, or `None` where it cannot be read.
 pub(crate) fn fd_limit() -> Option<u64> {
-    getrlimit(Resource::RLIMIT_NOFILE).ok().map(|(soft, _)| soft)
+    getrlimit(Resource::RLIMIT_NOFILE)
+        .ok()
+        .map(|(soft, _)| soft)
 }
 
 /// Descriptors this process has open now.

@@ -26,7 +26,9 @@ impl Rng {
 fn values_of(broker: &Broker, topic: &str) -> Option<Vec<Vec<u8>>> {
     use std::os::unix::fs::FileExt;
     let partition = broker.replicas.partition(topic, 0)?;
-    let slice = partition.with_log(|log| log.read(0, u64::MAX, false)).unwrap();
+    let slice = partition
+        .with_log(|log| log.read(0, u64::MAX, false))
+        .unwrap();
     let mut bytes = Vec::new();
     for r in &slice.ranges {
         let mut b = vec![0u8; r.len as usize];
@@ -66,7 +68,9 @@ async fn boot(
     mut acked: Vec<Vec<u8>>,
 ) -> (bool, Vec<Vec<u8>>) {
     let (_tx, rx) = tokio::sync::watch::channel(false);
-    let broker: Arc<Broker> = Broker::open(config, rx).await.expect("the broker starts after a power cut");
+    let broker: Arc<Broker> = Broker::open(config, rx)
+        .await
+        .expect("the broker starts after a power cut");
     match values_of(&broker, topic) {
         Some(found) => {
             assert!(
@@ -165,7 +169,11 @@ fn power_cuts_never_delete_a_partition_or_lose_an_acknowledged_record() {
         acked.len()
     );
     assert!(created_at.is_some(), "the topic was created in some cycle");
-    assert!(acked.len() > 50, "records were acknowledged: {}", acked.len());
+    assert!(
+        acked.len() > 50,
+        "records were acknowledged: {}",
+        acked.len()
+    );
 }
 
 #[test]

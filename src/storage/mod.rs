@@ -100,7 +100,12 @@ pub(crate) fn read_to_string(path: &Path) -> io::Result<String> {
     fs::read_to_string(path)
 }
 
-pub(crate) fn read_exact_at(file: &File, path: &Path, buf: &mut [u8], position: u64) -> io::Result<()> {
+pub(crate) fn read_exact_at(
+    file: &File,
+    path: &Path,
+    buf: &mut [u8],
+    position: u64,
+) -> io::Result<()> {
     before(Op::Read, path, 0)?;
     file.read_exact_at(buf, position)
 }
@@ -116,7 +121,12 @@ pub(crate) fn write_all_at(file: &File, path: &Path, buf: &[u8], position: u64) 
 
 /// Writes `parts` back to back at `position` with pwritev (a patched batch
 /// header and the producer's bytes without first joining them).
-pub(crate) fn write_vectored_at(file: &File, path: &Path, parts: &[&[u8]], position: u64) -> io::Result<()> {
+pub(crate) fn write_vectored_at(
+    file: &File,
+    path: &Path,
+    parts: &[&[u8]],
+    position: u64,
+) -> io::Result<()> {
     let total: usize = parts.iter().map(|p| p.len()).sum();
     let allowed = before(Op::Write, path, total)?;
     if allowed < total {
@@ -130,7 +140,8 @@ pub(crate) fn write_vectored_at(file: &File, path: &Path, parts: &[&[u8]], posit
     while !rest.is_empty() {
         let count = rest.len().min(IOV_MAX_SLICES);
         let offset = i64::try_from(at).map_err(io::Error::other)?;
-        let written = nix::sys::uio::pwritev(file, &rest[..count], offset).map_err(io::Error::from)?;
+        let written =
+            nix::sys::uio::pwritev(file, &rest[..count], offset).map_err(io::Error::from)?;
         if written == 0 {
             return Err(io::ErrorKind::WriteZero.into());
         }
@@ -171,7 +182,11 @@ pub(crate) fn set_len(file: &File, path: &Path, len: u64) -> io::Result<()> {
     file.set_len(len)
 }
 
-pub(crate) fn set_modified(file: &File, path: &Path, time: std::time::SystemTime) -> io::Result<()> {
+pub(crate) fn set_modified(
+    file: &File,
+    path: &Path,
+    time: std::time::SystemTime,
+) -> io::Result<()> {
     before(Op::SetLen, path, 0)?;
     file.set_modified(time)
 }

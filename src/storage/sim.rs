@@ -334,7 +334,9 @@ fn snapshot_tree(st: &mut State, dir: &Path) {
         match kind {
             Kind::Dir => snapshot_tree(st, &path),
             Kind::File => {
-                let content = File::open(&path).and_then(|f| read_all(&f)).unwrap_or_default();
+                let content = File::open(&path)
+                    .and_then(|f| read_all(&f))
+                    .unwrap_or_default();
                 st.files.insert(*ino, content);
             }
         }
@@ -344,7 +346,9 @@ fn snapshot_tree(st: &mut State, dir: &Path) {
 }
 
 fn materialize(st: &State, dir: &Path, ino: u64) {
-    let Some(listing) = st.dirs.get(&ino) else { return };
+    let Some(listing) = st.dirs.get(&ino) else {
+        return;
+    };
     for (name, (child, kind)) in listing {
         let path = dir.join(name);
         match kind {

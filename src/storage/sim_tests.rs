@@ -39,7 +39,10 @@ fn synced_file_and_directory_survive_but_later_writes_do_not() {
     sync_dir(&root).unwrap();
     append(&f, &a, b"two;").unwrap();
     disk.power_cut();
-    assert!(append(&f, &a, b"three;").is_err(), "no IO once the power is off");
+    assert!(
+        append(&f, &a, b"three;").is_err(),
+        "no IO once the power is off"
+    );
     drop(f);
     disk.restart();
     assert_eq!(fs::read(&a).unwrap(), b"one;");
