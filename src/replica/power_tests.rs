@@ -83,8 +83,10 @@ async fn boot(
         }
         None => assert!(!created, "cycle {cycle}: the topic's partition is gone"),
     }
-    // Early cuts land in the topic's creation (directory, marker, first segment).
-    disk.crash_after_ops(1 + rng.below(if created { 300 } else { 60 }));
+    // Until the topic exists, each boot cuts a few calls later than the one
+    // before, so the cuts walk through its creation (metadata record,
+    // directory, marker, first segment); after that, anywhere in the appends.
+    disk.crash_after_ops(if created { 1 + rng.below(300) } else { 1 + cycle });
     if !created {
         let command = MetadataCommand::CreateTopic {
             name: topic.to_string(),
@@ -130,7 +132,7 @@ fn power_cuts_never_delete_a_partition_or_lose_an_acknowledged_record() {
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
     let (mut created, mut acked) = (false, Vec::new());
     let mut created_at = None;
-    for cycle in 0..10 {
+    for cycle in 0..12 {
         // A fresh runtime per boot: dropping it stops the old broker's tasks
         // (and closes its files) as a power cut stops the process.
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -165,7 +167,7 @@ fn power_cuts_never_delete_a_partition_or_lose_an_acknowledged_record() {
         broker.close().await;
     });
     eprintln!(
-        "broker power cuts: 10, topic created in cycle {created_at:?}, {} acknowledged records, all back",
+        "broker power cuts: 12, topic created in cycle {created_at:?}, {} acknowledged records, all back",
         acked.len()
     );
     assert!(created_at.is_some(), "the topic was created in some cycle");
