@@ -198,6 +198,8 @@ fn running_value(c: &LogConfig, key: &str) -> Option<String> {
             Some(Compression::Zstd) => "zstd",
         }
         .to_string(),
+        "message.timestamp.before.max.ms" => c.message_timestamp_before_max_ms.to_string(),
+        "message.timestamp.after.max.ms" => c.message_timestamp_after_max_ms.to_string(),
         "message.timestamp.type" => match c.message_timestamp_type {
             TimestampType::LogAppendTime => "LogAppendTime".to_string(),
             _ => "CreateTime".to_string(),
@@ -464,6 +466,18 @@ const BROKER_KEYS: &[BrokerKey] = {
             String,
             |c| running_value(&c.log_defaults, "message.timestamp.type"),
             "Default message.timestamp.type of topics.",
+        ),
+        key(
+            "log.message.timestamp.before.max.ms",
+            Long,
+            |c| some(c.log_defaults.message_timestamp_before_max_ms),
+            "Default message.timestamp.before.max.ms of topics.",
+        ),
+        key(
+            "log.message.timestamp.after.max.ms",
+            Long,
+            |c| some(c.log_defaults.message_timestamp_after_max_ms),
+            "Default message.timestamp.after.max.ms of topics.",
         ),
         key(
             "log.cleanup.policy",

@@ -142,8 +142,8 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "Longest time a record stays uncompacted."),
     def!("max.message.bytes", Kind::Long(0), Int, "1048588", [syn("message.max.bytes", "1048588")],
         "Largest record batch the topic accepts, in bytes."),
-    def!("message.timestamp.after.max.ms", Kind::Long(0), Long, I64_MAX,
-        [syn("log.message.timestamp.after.max.ms", I64_MAX)],
+    def!("message.timestamp.after.max.ms", Kind::Long(0), Long, "3600000",
+        [syn("log.message.timestamp.after.max.ms", "3600000")],
         "How far ahead of the broker's clock a CreateTime timestamp may be."),
     def!("message.timestamp.before.max.ms", Kind::Long(0), Long, I64_MAX,
         [syn("log.message.timestamp.before.max.ms", I64_MAX)],
@@ -435,6 +435,12 @@ pub fn log_config(defaults: &LogConfig, topic: &BTreeMap<String, String>) -> Log
     }
     if let Some(v) = long("min.insync.replicas") {
         config.min_insync_replicas = v.clamp(1, i64::from(i32::MAX)) as i32;
+    }
+    if let Some(v) = long("message.timestamp.before.max.ms") {
+        config.message_timestamp_before_max_ms = v.max(0);
+    }
+    if let Some(v) = long("message.timestamp.after.max.ms") {
+        config.message_timestamp_after_max_ms = v.max(0);
     }
     match topic.get("message.timestamp.type").map(|s| s.trim()) {
         Some("LogAppendTime") => config.message_timestamp_type = TimestampType::LogAppendTime,
