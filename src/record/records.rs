@@ -74,15 +74,7 @@ pub(crate) trait RecordSource {
 
     /// A base-128 unsigned value of at most `max_bytes` bytes.
     fn unsigned(&mut self, max_bytes: usize) -> Result<u64, RecordDefect> {
-        let mut value: u64 = 0;
-        for i in 0..max_bytes {
-            let b = self.byte()?;
-            value |= u64::from(b & 0x7f) << (7 * i);
-            if b & 0x80 == 0 {
-                return Ok(value);
-            }
-        }
-        Err(RecordDefect::Malformed("varint too long"))
+        unsigned_slow(self, max_bytes)
     }
 
     /// A zigzag varint of 32 bits.
@@ -97,6 +89,22 @@ pub(crate) trait RecordSource {
         let raw = self.unsigned(MAX_VARLONG_BYTES)?;
         Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64))
     }
+}
+
+/// [`RecordSource::unsigned`] a byte at a time.
+pub(crate) fn unsigned_slow<S: RecordSource + ?Sized>(
+    src: &mut S,
+    max_bytes: usize,
+) -> Result<u64, RecordDefect> {
+    let mut value: u64 = 0;
+    for i in 0..max_bytes {
+        let b = src.byte()?;
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Ok(value);
+        }
+    }
+    Err(RecordDefect::Malformed("varint too long"))
 }
 
 /// A slice of a records section.
@@ -122,6 +130,20 @@ impl<'a> Cursor<'a> {
 
 impl<'a> RecordSource for Cursor<'a> {
     type Bytes = &'a [u8];
+
+    /// Most varints of a record (attributes aside: timestamp and offset deltas
+    /// of small batches, lengths, header counts) fit one byte; take it without
+    /// the general loop. Produce walks every record, so this is the hot path.
+    #[inline]
+    fn unsigned(&mut self, max_bytes: usize) -> Result<u64, RecordDefect> {
+        match self.buf.get(self.pos) {
+            Some(&b) if b < 0x80 => {
+                self.pos += 1;
+                Ok(u64::from(b))
+            }
+            _ => unsigned_slow(self, max_bytes),
+        }
+    }
 
     #[inline]
     fn byte(&mut self) -> Result<u8, RecordDefect> {

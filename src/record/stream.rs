@@ -14,7 +14,7 @@
 use std::io::{self, Read};
 
 use super::compression::{XERIAL_HEADER_BYTES, XERIAL_MAGIC};
-use super::records::RecordSource;
+use super::records::{unsigned_slow, RecordSource};
 use super::{RecordDefect, MAX_DECOMPRESSED_BYTES};
 
 /// Decompressed bytes pulled from the decoder per read, in bytes. Big enough that
@@ -91,6 +91,18 @@ impl<R: Read> StreamSource<R> {
 
 impl<R: Read> RecordSource for StreamSource<R> {
     type Bytes = ();
+
+    /// One-byte varints (most of a record's) without the general loop.
+    #[inline]
+    fn unsigned(&mut self, max_bytes: usize) -> Result<u64, RecordDefect> {
+        match self.buf.get(self.start) {
+            Some(&b) if self.start < self.end && b < 0x80 => {
+                self.start += 1;
+                Ok(u64::from(b))
+            }
+            _ => unsigned_slow(self, max_bytes),
+        }
+    }
 
     #[inline]
     fn byte(&mut self) -> Result<u8, RecordDefect> {
