@@ -777,6 +777,18 @@ mod tests {
         let policy = entry(&entries, "cleanup.policy");
         assert_eq!(policy.value.as_deref(), Some("compact,delete"));
         assert_eq!(policy.source, ConfigSource::StaticBroker);
+        // The record timestamp window, from the broker defaults.
+        let b = broker(&[("log.message.timestamp.after.max.ms", "60000")]);
+        let entries = describe_topic(&b, &BTreeMap::new());
+        let after = entry(&entries, "message.timestamp.after.max.ms");
+        assert_eq!(after.value.as_deref(), Some("60000"));
+        assert_eq!(after.source, ConfigSource::StaticBroker);
+        assert_eq!(
+            entry(&entries, "message.timestamp.before.max.ms")
+                .value
+                .as_deref(),
+            Some("9223372036854775807")
+        );
         // max.message.bytes <- message.max.bytes
         let b = broker(&[("message.max.bytes", "5000")]);
         let entries = describe_topic(&b, &BTreeMap::new());
@@ -816,6 +828,12 @@ mod tests {
             Some("168")
         );
         assert_eq!(entry(&entries, "log.retention.ms").value, None);
+        assert_eq!(
+            entry(&entries, "log.message.timestamp.after.max.ms")
+                .value
+                .as_deref(),
+            Some("3600000")
+        );
         assert_eq!(
             entry(&entries, "process.roles").source,
             ConfigSource::StaticBroker

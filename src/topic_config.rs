@@ -515,6 +515,29 @@ mod tests {
     }
 
     #[test]
+    fn timestamp_limits_reach_the_record_rules() {
+        let defaults = LogConfig::default();
+        let rules = defaults.record_rules();
+        assert_eq!(rules.timestamp_before_max_ms, i64::MAX);
+        assert_eq!(rules.timestamp_after_max_ms, 3_600_000);
+        let mut topic = BTreeMap::new();
+        topic.insert(
+            "message.timestamp.before.max.ms".to_string(),
+            "60000".to_string(),
+        );
+        topic.insert(
+            "message.timestamp.after.max.ms".to_string(),
+            " 5000 ".to_string(),
+        );
+        topic.insert("cleanup.policy".to_string(), "compact".to_string());
+        let rules = log_config(&defaults, &topic).record_rules();
+        assert_eq!(rules.timestamp_before_max_ms, 60_000);
+        assert_eq!(rules.timestamp_after_max_ms, 5_000);
+        assert!(rules.require_keys);
+        assert!(validate("message.timestamp.after.max.ms", "-1").is_err());
+    }
+
+    #[test]
     fn cleanup_policy_maps_to_compaction_settings() {
         let mut topic = BTreeMap::new();
         topic.insert("cleanup.policy".to_string(), "compact,delete".to_string());
