@@ -4,7 +4,8 @@
 //! varint, key_length varint + key, value_length varint + value, header_count varint,
 //! then headers (key_length varint + key, value_length varint + value). Varints are
 //! zigzag-encoded, as in protobuf. Every read is bounds-checked: this runs on bytes that
-//! came from clients.
+//! came from clients. [`read_record`] is the one place this framing is parsed, for
+//! [`RecordIter`] over a slice and for produce validation over a decompressing stream.
 
 use std::borrow::Cow;
 
@@ -201,7 +202,8 @@ pub(crate) fn read_record<S: RecordSource>(
     src: &mut S,
 ) -> Result<RecordFields<S::Bytes>, RecordDefect> {
     let size = src.varint()?;
-    let size = usize::try_from(size).map_err(|_| RecordDefect::Malformed("negative record size"))?;
+    let size =
+        usize::try_from(size).map_err(|_| RecordDefect::Malformed("negative record size"))?;
     let end = src
         .position()
         .checked_add(size)

@@ -172,7 +172,9 @@ pub(crate) fn lz4_frames_complete(mut section: &[u8]) -> Result<(), RecordDefect
         }
         let flags = *section.get(4).ok_or_else(cut)?;
         if flags & LZ4_VERSION_MASK != LZ4_VERSION_01 {
-            return Err(RecordDefect::Decompress("unsupported lz4 frame version".into()));
+            return Err(RecordDefect::Decompress(
+                "unsupported lz4 frame version".into(),
+            ));
         }
         // magic, FLG, BD, optional content size and dictionary id, header checksum
         let mut header = 4 + 2 + 1;
@@ -266,7 +268,11 @@ impl<'a> XerialReader<'a> {
     fn next_block(&mut self) -> Result<(), RecordDefect> {
         let (len, rest) = match self.rest {
             [a, b, c, d, rest @ ..] => (u32::from_be_bytes([*a, *b, *c, *d]) as usize, rest),
-            _ => return Err(RecordDefect::Decompress("truncated xerial block length".into())),
+            _ => {
+                return Err(RecordDefect::Decompress(
+                    "truncated xerial block length".into(),
+                ))
+            }
         };
         let body = rest
             .get(..len)

@@ -23,9 +23,7 @@
 
 use super::header::validate_batches;
 use super::records::{read_record, Cursor, RecordSource};
-use super::stream::{
-    is_xerial, lz4_frames_complete, snappy_raw_into, StreamSource, XerialReader,
-};
+use super::stream::{is_xerial, lz4_frames_complete, snappy_raw_into, StreamSource, XerialReader};
 use super::{
     BatchHeader, Compression, RecordDefect, RecordError, TimestampType, BATCH_HEADER_BYTES,
 };

@@ -109,7 +109,9 @@ fn valid_batches_of_every_codec_pass() {
         validate_produced_records(&b, &compacted, NOW).unwrap();
     }
     // Raw snappy, as librdkafka sends it, as well as xerial.
-    let raw = snap::raw::Encoder::new().compress_vec(&body(&records)).unwrap();
+    let raw = snap::raw::Encoder::new()
+        .compress_vec(&body(&records))
+        .unwrap();
     check(&assemble_raw(Compression::Snappy, &raw, fields(50))).unwrap();
     // Records without timestamps are never range-checked.
     let mut untimed = recs(2);
@@ -216,7 +218,10 @@ fn last_offset_delta_must_match_the_count() {
     f.last_offset_delta = 5;
     let b = assemble_batch(Compression::None, &body(&recs(3)), f);
     let err = check(&b).unwrap_err();
-    assert!(matches!(err, RecordError::InconsistentOffsets { .. }), "{err}");
+    assert!(
+        matches!(err, RecordError::InconsistentOffsets { .. }),
+        "{err}"
+    );
     assert_eq!(record_error_code(&err), INVALID_RECORD);
 }
 
@@ -240,20 +245,29 @@ fn bad_varints_and_lengths_are_refused() {
     size_too_short[0] -= 2;
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("size varint of 11 bytes", [0xffu8; 11].to_vec()),
-        ("size varint over 32 bits", vec![0xff, 0xff, 0xff, 0xff, 0x7f]),
+        (
+            "size varint over 32 bits",
+            vec![0xff, 0xff, 0xff, 0xff, 0x7f],
+        ),
         ("negative size", vec![0x01, 0, 0, 2, 1, 1, 0]),
         (
             "timestamp varlong too long",
             [&[20u8, 0][..], &[0xff; 11][..]].concat(),
         ),
-        ("offset varint too long", [&[20u8, 0, 2][..], &[0xff; 6][..]].concat()),
+        (
+            "offset varint too long",
+            [&[20u8, 0, 2][..], &[0xff; 6][..]].concat(),
+        ),
         ("key length beyond the record", key_too_long),
         ("size beyond the fields", size_too_long),
         ("size short of the fields", size_too_short),
         ("negative key length", vec![12, 0, 2, 2, 0x03, 0, 0]),
         ("negative header count", vec![12, 0, 2, 2, 1, 1, 0x03]),
         ("null header key", vec![16, 0, 2, 2, 1, 1, 2, 1, 1]),
-        ("section ends inside a record", honest[..honest.len() - 3].to_vec()),
+        (
+            "section ends inside a record",
+            honest[..honest.len() - 3].to_vec(),
+        ),
     ];
     for (what, bad) in cases {
         for codec in CODECS {
@@ -297,7 +311,11 @@ fn sections_that_do_not_decompress_are_refused() {
             let b = assemble_raw(codec, section, fields(3));
             let err = check(&b).expect_err(&format!("{codec:?} {what}"));
             // Whatever the damage decodes to, it is refused as INVALID_RECORD.
-            assert_eq!(record_error_code(&err), INVALID_RECORD, "{codec:?} {what}: {err}");
+            assert_eq!(
+                record_error_code(&err),
+                INVALID_RECORD,
+                "{codec:?} {what}: {err}"
+            );
         }
         let b = assemble_raw(codec, &junk, fields(3));
         assert_record_error(
@@ -371,7 +389,10 @@ fn decompression_bombs_stop_at_the_cap() {
 
 /// One record at `ts`, CreateTime, header max_timestamp honest.
 fn at(ts: i64) -> Vec<u8> {
-    build_batch(Compression::None, &[TestRecord::new(Some(b"k"), Some(b"v"), ts)])
+    build_batch(
+        Compression::None,
+        &[TestRecord::new(Some(b"k"), Some(b"v"), ts)],
+    )
 }
 
 #[test]
@@ -486,7 +507,10 @@ fn only_the_broker_sets_log_append_time() {
     check(&b).unwrap();
     f.max_timestamp = NOW + 2 * HOUR_MS;
     let b = assemble_batch(Compression::None, &body(&recs(2)), f);
-    assert_eq!(record_error_code(&check(&b).unwrap_err()), INVALID_TIMESTAMP);
+    assert_eq!(
+        record_error_code(&check(&b).unwrap_err()),
+        INVALID_TIMESTAMP
+    );
 }
 
 #[test]

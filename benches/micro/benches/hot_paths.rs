@@ -224,11 +224,16 @@ fn record_validation(c: &mut Criterion) {
     let rules = LogConfig::default().record_rules();
     // Throughput per uncompressed batch byte, so the two codecs compare.
     let plain_bytes = batch_of(MIB, RECORD_VALUE_BYTES, now).len() as u64;
-    for (label, codec) in [("1mib_none", Compression::None), ("1mib_lz4", Compression::Lz4)] {
+    for (label, codec) in [
+        ("1mib_none", Compression::None),
+        ("1mib_lz4", Compression::Lz4),
+    ] {
         let batch = batch_of_codec(MIB, RECORD_VALUE_BYTES, now, codec);
         g.throughput(Throughput::Bytes(plain_bytes));
         g.bench_with_input(BenchmarkId::from_parameter(label), &batch, |b, batch| {
-            b.iter(|| validate_produced_records(black_box(batch), &rules, now).expect("valid batch"))
+            b.iter(|| {
+                validate_produced_records(black_box(batch), &rules, now).expect("valid batch")
+            })
         });
     }
     g.finish();
