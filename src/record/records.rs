@@ -79,6 +79,7 @@ pub(crate) trait RecordSource {
     }
 
     /// A zigzag varint of 32 bits.
+    #[inline]
     fn varint(&mut self) -> Result<i32, RecordDefect> {
         let raw = self.unsigned(MAX_VARINT_BYTES)?;
         let raw = u32::try_from(raw).map_err(|_| RecordDefect::Malformed("varint overflow"))?;
@@ -86,6 +87,7 @@ pub(crate) trait RecordSource {
     }
 
     /// A zigzag varlong of 64 bits.
+    #[inline]
     fn varlong(&mut self) -> Result<i64, RecordDefect> {
         let raw = self.unsigned(MAX_VARLONG_BYTES)?;
         Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64))
@@ -132,18 +134,24 @@ impl<'a> Cursor<'a> {
 impl<'a> RecordSource for Cursor<'a> {
     type Bytes = &'a [u8];
 
-    /// Most varints of a record (attributes aside: timestamp and offset deltas
-    /// of small batches, lengths, header counts) fit one byte; take it without
-    /// the general loop. Produce walks every record, so this is the hot path.
+    /// Decoded straight from the slice, without a call per byte: produce walks
+    /// every record, so this is the hot path (most varints are 1 or 2 bytes).
     #[inline]
     fn unsigned(&mut self, max_bytes: usize) -> Result<u64, RecordDefect> {
-        match self.buf.get(self.pos) {
-            Some(&b) if b < 0x80 => {
-                self.pos += 1;
-                Ok(u64::from(b))
+        let rest = self.buf.get(self.pos..).unwrap_or_default();
+        let mut value: u64 = 0;
+        for (i, &b) in rest.iter().take(max_bytes).enumerate() {
+            value |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                self.pos += i + 1;
+                return Ok(value);
             }
-            _ => unsigned_slow(self, max_bytes),
         }
+        Err(RecordDefect::Malformed(if rest.len() < max_bytes {
+            "truncated record"
+        } else {
+            "varint too long"
+        }))
     }
 
     #[inline]
@@ -238,6 +246,7 @@ pub(crate) fn read_record<S: RecordSource>(
 }
 
 /// A varint length (-1: null) and that many bytes, which must end by `end`.
+#[inline]
 fn nullable_within<S: RecordSource>(
     src: &mut S,
     end: usize,
