@@ -361,6 +361,12 @@ impl BrokerConfig {
                 "log.message.timestamp.type" => {
                     log.message_timestamp_type = parse_timestamp_type(key, value)?
                 }
+                "log.message.timestamp.before.max.ms" => {
+                    log.message_timestamp_before_max_ms = non_negative(key, value)?
+                }
+                "log.message.timestamp.after.max.ms" => {
+                    log.message_timestamp_after_max_ms = non_negative(key, value)?
+                }
                 "message.max.bytes" => log.max_message_bytes = parse_num(key, value)?,
                 "compression.type" => {
                     crate::topic_config::validate(key, value)
@@ -505,6 +511,14 @@ fn positive(key: &str, value: &str) -> Result<u64, ConfigError> {
     let n: u64 = parse_num(key, value)?;
     if n == 0 {
         return Err(invalid(key, value, "must be positive"));
+    }
+    Ok(n)
+}
+
+fn non_negative(key: &str, value: &str) -> Result<i64, ConfigError> {
+    let n: i64 = parse_num(key, value)?;
+    if n < 0 {
+        return Err(invalid(key, value, "must be at least 0"));
     }
     Ok(n)
 }

@@ -198,6 +198,8 @@ fn running_value(c: &LogConfig, key: &str) -> Option<String> {
             Some(Compression::Zstd) => "zstd",
         }
         .to_string(),
+        "message.timestamp.before.max.ms" => c.message_timestamp_before_max_ms.to_string(),
+        "message.timestamp.after.max.ms" => c.message_timestamp_after_max_ms.to_string(),
         "message.timestamp.type" => match c.message_timestamp_type {
             TimestampType::LogAppendTime => "LogAppendTime".to_string(),
             _ => "CreateTime".to_string(),
@@ -476,6 +478,18 @@ const BROKER_KEYS: &[BrokerKey] = {
             String,
             |c| running_value(&c.log_defaults, "message.timestamp.type"),
             "Default message.timestamp.type of topics.",
+        ),
+        key(
+            "log.message.timestamp.before.max.ms",
+            Long,
+            |c| some(c.log_defaults.message_timestamp_before_max_ms),
+            "Default message.timestamp.before.max.ms of topics.",
+        ),
+        key(
+            "log.message.timestamp.after.max.ms",
+            Long,
+            |c| some(c.log_defaults.message_timestamp_after_max_ms),
+            "Default message.timestamp.after.max.ms of topics.",
         ),
         key(
             "log.cleanup.policy",
@@ -775,6 +789,18 @@ mod tests {
         let policy = entry(&entries, "cleanup.policy");
         assert_eq!(policy.value.as_deref(), Some("compact,delete"));
         assert_eq!(policy.source, ConfigSource::StaticBroker);
+        // The record timestamp window, from the broker defaults.
+        let b = broker(&[("log.message.timestamp.after.max.ms", "60000")]);
+        let entries = describe_topic(&b, &BTreeMap::new());
+        let after = entry(&entries, "message.timestamp.after.max.ms");
+        assert_eq!(after.value.as_deref(), Some("60000"));
+        assert_eq!(after.source, ConfigSource::StaticBroker);
+        assert_eq!(
+            entry(&entries, "message.timestamp.before.max.ms")
+                .value
+                .as_deref(),
+            Some("9223372036854775807")
+        );
         // max.message.bytes <- message.max.bytes
         let b = broker(&[("message.max.bytes", "5000")]);
         let entries = describe_topic(&b, &BTreeMap::new());
@@ -814,6 +840,12 @@ mod tests {
             Some("168")
         );
         assert_eq!(entry(&entries, "log.retention.ms").value, None);
+        assert_eq!(
+            entry(&entries, "log.message.timestamp.after.max.ms")
+                .value
+                .as_deref(),
+            Some("3600000")
+        );
         assert_eq!(
             entry(&entries, "process.roles").source,
             ConfigSource::StaticBroker

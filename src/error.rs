@@ -7,6 +7,7 @@ use kafka_protocol::error::ResponseError;
 
 use crate::log::producer_state::ProducerError;
 use crate::log::LogError;
+use crate::record::RecordError;
 
 /// The Kafka error code for a log failure.
 pub fn log_error_code(err: &LogError) -> i16 {
@@ -24,6 +25,23 @@ pub fn log_error_code(err: &LogError) -> i16 {
         LogError::CorruptLog { .. } | LogError::Io(_) | LogError::Offline { .. } => {
             ResponseError::KafkaStorageError
         }
+    };
+    kind.code()
+}
+
+/// The Kafka error code for bytes refused as record batches, as Kafka answers:
+/// framing and CRC damage is CORRUPT_MESSAGE (a retriable transport fault), an
+/// old message format UNSUPPORTED_FOR_MESSAGE_FORMAT, a record timestamp the topic
+/// does not accept INVALID_TIMESTAMP, and any other well-framed batch whose records
+/// are wrong INVALID_RECORD (not retriable: sending it again cannot help).
+pub fn record_error_code(err: &RecordError) -> i16 {
+    let kind = match err {
+        RecordError::UnsupportedMagic(_) => ResponseError::UnsupportedForMessageFormat,
+        e if e.is_corruption() => ResponseError::CorruptMessage,
+        RecordError::InvalidRecordAt { defect, .. } if defect.is_timestamp() => {
+            ResponseError::InvalidTimestamp
+        }
+        _ => ResponseError::InvalidRecord,
     };
     kind.code()
 }

@@ -142,8 +142,8 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "Longest time a record stays uncompacted."),
     def!("max.message.bytes", Kind::Long(0), Int, "1048588", [syn("message.max.bytes", "1048588")],
         "Largest record batch the topic accepts, in bytes."),
-    def!("message.timestamp.after.max.ms", Kind::Long(0), Long, I64_MAX,
-        [syn("log.message.timestamp.after.max.ms", I64_MAX)],
+    def!("message.timestamp.after.max.ms", Kind::Long(0), Long, "3600000",
+        [syn("log.message.timestamp.after.max.ms", "3600000")],
         "How far ahead of the broker's clock a CreateTime timestamp may be."),
     def!("message.timestamp.before.max.ms", Kind::Long(0), Long, I64_MAX,
         [syn("log.message.timestamp.before.max.ms", I64_MAX)],
@@ -436,6 +436,12 @@ pub fn log_config(defaults: &LogConfig, topic: &BTreeMap<String, String>) -> Log
     if let Some(v) = long("min.insync.replicas") {
         config.min_insync_replicas = v.clamp(1, i64::from(i32::MAX)) as i32;
     }
+    if let Some(v) = long("message.timestamp.before.max.ms") {
+        config.message_timestamp_before_max_ms = v.max(0);
+    }
+    if let Some(v) = long("message.timestamp.after.max.ms") {
+        config.message_timestamp_after_max_ms = v.max(0);
+    }
     match topic.get("message.timestamp.type").map(|s| s.trim()) {
         Some("LogAppendTime") => config.message_timestamp_type = TimestampType::LogAppendTime,
         Some("CreateTime") => config.message_timestamp_type = TimestampType::CreateTime,
@@ -506,6 +512,29 @@ mod tests {
         assert_eq!(config.min_insync_replicas, 2);
         topic.insert("compression.type".to_string(), "producer".to_string());
         assert_eq!(log_config(&defaults, &topic).compression, None);
+    }
+
+    #[test]
+    fn timestamp_limits_reach_the_record_rules() {
+        let defaults = LogConfig::default();
+        let rules = defaults.record_rules();
+        assert_eq!(rules.timestamp_before_max_ms, i64::MAX);
+        assert_eq!(rules.timestamp_after_max_ms, 3_600_000);
+        let mut topic = BTreeMap::new();
+        topic.insert(
+            "message.timestamp.before.max.ms".to_string(),
+            "60000".to_string(),
+        );
+        topic.insert(
+            "message.timestamp.after.max.ms".to_string(),
+            " 5000 ".to_string(),
+        );
+        topic.insert("cleanup.policy".to_string(), "compact".to_string());
+        let rules = log_config(&defaults, &topic).record_rules();
+        assert_eq!(rules.timestamp_before_max_ms, 60_000);
+        assert_eq!(rules.timestamp_after_max_ms, 5_000);
+        assert!(rules.require_keys);
+        assert!(validate("message.timestamp.after.max.ms", "-1").is_err());
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! Produce (key 0), v3-v13: validate each partition's record batches (CRC32C,
-//! magic 2, size) and append them byte-for-byte; acks 0, 1 and -1 (on one
+//! Produce (key 0), v3-v13: validate each partition's record batch (CRC32C,
+//! magic 2, size, and every record as Kafka's LogValidator does: framing,
+//! count, offset deltas, timestamps, keys on compacted topics, see
+//! `record::validate`) and append it byte-for-byte; acks 0, 1 and -1 (on one
 //! node the in-sync replica set is this broker, so -1 equals 1). Batches of
 //! idempotent producers are checked against the partition's producer state
 //! (`log::producer_state`): retries get their original offsets. A topic's
@@ -13,7 +15,8 @@ use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiSpec, Outcome, RequestContext};
-use crate::error::log_error_code;
+use crate::error::{log_error_code, record_error_code};
+use crate::record::validate_produced_records;
 use crate::replica::now_ms;
 
 /// v0-v2 (message formats 0 and 1) are gone since Kafka 4.0 and are refused,
@@ -99,13 +102,9 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Outcom
                 partitions.push(out);
                 continue;
             }
-            let (compact, codec, min_insync) = partition.with_log(|log| {
+            let (rules, codec, min_insync) = partition.with_log(|log| {
                 let c = log.config();
-                (
-                    c.cleanup_policy_compact,
-                    c.compression,
-                    c.min_insync_replicas,
-                )
+                (c.record_rules(), c.compression, c.min_insync_replicas)
             });
             if acks == -1 && min_insync > IN_SYNC_REPLICAS {
                 out.error_code = ResponseError::NotEnoughReplicas.code();
@@ -117,28 +116,25 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Outcom
                 partitions.push(out);
                 continue;
             }
+            // Every record, once, outside the partition lock: a batch whose CRC is
+            // right but whose records lie must never reach the log.
+            if let Err(e) = validate_produced_records(&records, &rules, now_ms()) {
+                tracing::debug!(topic = %partition.topic, partition = data.index, error = %e, "produce refused");
+                out.error_code = record_error_code(&e);
+                out.error_message = Some(StrBytes::from_string(e.to_string()));
+                partitions.push(out);
+                continue;
+            }
             let records = match codec.map(|c| crate::record::recompress_batch(&records, c)) {
                 None | Some(Ok(None)) => records,
                 Some(Ok(Some(recompressed))) => bytes::Bytes::from(recompressed),
                 Some(Err(e)) => {
-                    out.error_code = if e.is_corruption() {
-                        ResponseError::CorruptMessage.code()
-                    } else {
-                        ResponseError::InvalidRecord.code()
-                    };
+                    out.error_code = record_error_code(&e);
                     out.error_message = Some(StrBytes::from_string(e.to_string()));
                     partitions.push(out);
                     continue;
                 }
             };
-            if compact {
-                if let Err(message) = all_records_keyed(&records) {
-                    out.error_code = ResponseError::InvalidRecord.code();
-                    out.error_message = Some(StrBytes::from_string(message));
-                    partitions.push(out);
-                    continue;
-                }
-            }
             if let Err(code) = verify_transactional(ctx, &partition.topic, data.index, &records) {
                 out.error_code = code;
                 partitions.push(out);
@@ -217,22 +213,4 @@ fn single_batch(records: &[u8]) -> Result<(), String> {
         )),
         _ => Ok(()),
     }
-}
-
-/// Kafka refuses keyless records on compacted topics (compaction keeps the
-/// latest record per key, so a keyless one could never be cleaned). This is
-/// the one produce-path check that must read records, so compressed batches
-/// of compacted topics are decompressed here.
-fn all_records_keyed(records: &[u8]) -> Result<(), String> {
-    let (header, body) = crate::record::batch_records(records).map_err(|e| e.to_string())?;
-    if header.is_control() {
-        return Ok(());
-    }
-    for record in crate::record::RecordIter::new(&header, &body) {
-        let record = record.map_err(|e| e.to_string())?;
-        if record.key.is_none() {
-            return Err("Compacted topic cannot accept message without key".to_string());
-        }
-    }
-    Ok(())
 }

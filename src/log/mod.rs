@@ -55,6 +55,9 @@ pub const DEFAULT_MAX_MESSAGE_BYTES: u32 = 1_048_588;
 pub const DEFAULT_DELETE_RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
 /// Default dirty ratio (dirty bytes / cleanable bytes) that triggers compaction.
 pub const DEFAULT_MIN_CLEANABLE_DIRTY_RATIO: f64 = 0.5;
+/// Default `message.timestamp.after.max.ms`: a CreateTime timestamp may be up to
+/// 1 hour (in ms) ahead of the broker's clock (Kafka 4.0's default, KIP-1030).
+pub const DEFAULT_MESSAGE_TIMESTAMP_AFTER_MAX_MS: i64 = 60 * 60 * 1000;
 /// Default `producer.id.expiration.ms`: an idle producer's state is kept 1 day.
 pub const DEFAULT_PRODUCER_ID_EXPIRATION_MS: i64 = 24 * 60 * 60 * 1000;
 /// Hard cap on a segment's size in bytes: index entries store positions as u32 and
@@ -78,6 +81,12 @@ pub struct LogConfig {
     /// Bytes of log between sparse index entries.
     pub index_interval_bytes: u32,
     pub message_timestamp_type: TimestampType,
+    /// `message.timestamp.before.max.ms`: produce refuses a CreateTime timestamp
+    /// more than this many ms behind the broker's clock; i64::MAX = no limit.
+    pub message_timestamp_before_max_ms: i64,
+    /// `message.timestamp.after.max.ms`: produce refuses a CreateTime timestamp
+    /// more than this many ms ahead of the broker's clock.
+    pub message_timestamp_after_max_ms: i64,
     /// Largest batch accepted, in bytes (whole batch including the 12-byte overhead).
     pub max_message_bytes: u32,
     /// cleanup.policy contains `compact`: [`PartitionLog::clean`] compacts the log.
@@ -104,6 +113,18 @@ pub struct LogConfig {
     pub min_insync_replicas: i32,
 }
 
+impl LogConfig {
+    /// What produce validation checks the records of this log's batches against.
+    pub fn record_rules(&self) -> crate::record::RecordRules {
+        crate::record::RecordRules {
+            timestamp_type: self.message_timestamp_type,
+            timestamp_before_max_ms: self.message_timestamp_before_max_ms,
+            timestamp_after_max_ms: self.message_timestamp_after_max_ms,
+            require_keys: self.cleanup_policy_compact,
+        }
+    }
+}
+
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
@@ -115,6 +136,8 @@ impl Default for LogConfig {
             flush_ms: i64::MAX,
             index_interval_bytes: DEFAULT_INDEX_INTERVAL_BYTES,
             message_timestamp_type: TimestampType::CreateTime,
+            message_timestamp_before_max_ms: i64::MAX,
+            message_timestamp_after_max_ms: DEFAULT_MESSAGE_TIMESTAMP_AFTER_MAX_MS,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             cleanup_policy_compact: false,
             cleanup_policy_delete: true,

@@ -1,5 +1,7 @@
-//! Batch compression codecs. Not on the produce/fetch path (batches are stored and served
-//! compressed); used when individual records must be read (timestamp lookup, compaction).
+//! Batch compression codecs. Batches are stored and served compressed; whole
+//! bodies are decompressed here when individual records must be read (timestamp
+//! lookup, compaction, re-compression). Produce validation reads compressed
+//! batches incrementally instead (see `stream`).
 
 use std::io::{Read, Write};
 
@@ -10,9 +12,9 @@ use super::RecordError;
 pub const MAX_DECOMPRESSED_BYTES: usize = 256 * 1024 * 1024;
 
 /// xerial snappy-java stream header: magic, then version and min-compatible version.
-const XERIAL_MAGIC: [u8; 8] = [0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0];
+pub(super) const XERIAL_MAGIC: [u8; 8] = [0x82, b'S', b'N', b'A', b'P', b'P', b'Y', 0];
 /// Bytes of the xerial header: 8 magic + 4 version + 4 compatible version.
-const XERIAL_HEADER_BYTES: usize = 16;
+pub(super) const XERIAL_HEADER_BYTES: usize = 16;
 /// Uncompressed bytes per xerial block; snappy-java's default (32 KiB).
 const XERIAL_BLOCK_BYTES: usize = 32 * 1024;
 /// zstd level Kafka's producer uses by default.

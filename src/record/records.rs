@@ -4,12 +4,16 @@
 //! varint, key_length varint + key, value_length varint + value, header_count varint,
 //! then headers (key_length varint + key, value_length varint + value). Varints are
 //! zigzag-encoded, as in protobuf. Every read is bounds-checked: this runs on bytes that
-//! came from clients.
+//! came from clients. [`read_record`] is the one place this framing is parsed, for
+//! [`RecordIter`] over a slice and for produce validation over a decompressing stream.
 
 use std::borrow::Cow;
 
 use super::header::{checked_total_bytes, parse_header};
-use super::{decompress, BatchHeader, Compression, RecordError, TimestampType, BATCH_HEADER_BYTES};
+use super::{
+    decompress, BatchHeader, Compression, RecordDefect, RecordError, TimestampType,
+    BATCH_HEADER_BYTES,
+};
 
 /// Longest encoding of a zigzag varint of 32 bits, in bytes.
 const MAX_VARINT_BYTES: usize = 5;
@@ -36,83 +40,227 @@ pub struct Record<'a> {
 impl<'a> Record<'a> {
     /// The headers as (key, value) pairs; a `None` value is a null header value.
     pub fn header_pairs(&self) -> Result<Vec<(&'a [u8], Option<&'a [u8]>)>, RecordError> {
-        let mut c = Cursor {
-            buf: self.headers,
-            pos: 0,
-        };
+        let mut c = Cursor::new(self.headers);
         let mut out = Vec::with_capacity(self.headers_count.max(0) as usize);
         for _ in 0..self.headers_count {
             let key = c
-                .nullable_bytes()?
+                .nullable_bytes()
+                .map_err(malformed)?
                 .ok_or(RecordError::MalformedRecord("null header key"))?;
-            out.push((key, c.nullable_bytes()?));
+            out.push((key, c.nullable_bytes().map_err(malformed)?));
         }
         Ok(out)
     }
 }
 
-struct Cursor<'a> {
+/// A forward-only reader of a records section: a borrowed slice ([`Cursor`]) or a
+/// decompressing stream (`stream::StreamSource`). One record walker,
+/// [`read_record`], runs over both, so RecordIter and produce validation agree on
+/// the framing byte for byte.
+pub(crate) trait RecordSource {
+    /// What a key, value or header span reads as: the bytes for a slice, nothing
+    /// (they are skipped) for a stream.
+    type Bytes;
+
+    /// The next byte; the end of the section is a truncated record.
+    fn byte(&mut self) -> Result<u8, RecordDefect>;
+    /// The next `len` bytes (or skips them).
+    fn take(&mut self, len: usize) -> Result<Self::Bytes, RecordDefect>;
+    /// Bytes of the section read so far.
+    fn position(&self) -> usize;
+    /// The bytes read since `start` (a position this source returned).
+    fn since(&self, start: usize) -> Self::Bytes;
+    /// Whether the section has no byte left.
+    fn at_end(&mut self) -> Result<bool, RecordDefect>;
+
+    /// A base-128 unsigned value of at most `max_bytes` bytes.
+    fn unsigned(&mut self, max_bytes: usize) -> Result<u64, RecordDefect> {
+        unsigned_slow(self, max_bytes)
+    }
+
+    /// A zigzag varint of 32 bits.
+    #[inline]
+    fn varint(&mut self) -> Result<i32, RecordDefect> {
+        let raw = self.unsigned(MAX_VARINT_BYTES)?;
+        let raw = u32::try_from(raw).map_err(|_| RecordDefect::Malformed("varint overflow"))?;
+        Ok(((raw >> 1) as i32) ^ -((raw & 1) as i32))
+    }
+
+    /// A zigzag varlong of 64 bits.
+    #[inline]
+    fn varlong(&mut self) -> Result<i64, RecordDefect> {
+        let raw = self.unsigned(MAX_VARLONG_BYTES)?;
+        Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64))
+    }
+}
+
+/// [`RecordSource::unsigned`] a byte at a time.
+pub(crate) fn unsigned_slow<S: RecordSource + ?Sized>(
+    src: &mut S,
+    max_bytes: usize,
+) -> Result<u64, RecordDefect> {
+    let mut value: u64 = 0;
+    for i in 0..max_bytes {
+        let b = src.byte()?;
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Ok(value);
+        }
+    }
+    Err(RecordDefect::Malformed("varint too long"))
+}
+
+/// A slice of a records section.
+pub(crate) struct Cursor<'a> {
     buf: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Cursor<'a> {
-    fn unsigned(&mut self, max_bytes: usize) -> Result<u64, RecordError> {
+    pub(crate) fn new(buf: &'a [u8]) -> Cursor<'a> {
+        Cursor { buf, pos: 0 }
+    }
+
+    /// A varint length followed by that many bytes; -1 means null.
+    fn nullable_bytes(&mut self) -> Result<Option<&'a [u8]>, RecordDefect> {
+        match self.varint()? {
+            -1 => Ok(None),
+            n if n < 0 => Err(RecordDefect::Malformed("negative length")),
+            n => self.take(n as usize).map(Some),
+        }
+    }
+}
+
+impl<'a> RecordSource for Cursor<'a> {
+    type Bytes = &'a [u8];
+
+    /// Decoded straight from the slice, without a call per byte: produce walks
+    /// every record, so this is the hot path (most varints are 1 or 2 bytes).
+    #[inline]
+    fn unsigned(&mut self, max_bytes: usize) -> Result<u64, RecordDefect> {
+        let rest = self.buf.get(self.pos..).unwrap_or_default();
         let mut value: u64 = 0;
-        for i in 0..max_bytes {
-            let b = *self
-                .buf
-                .get(self.pos)
-                .ok_or(RecordError::MalformedRecord("truncated varint"))?;
-            self.pos += 1;
+        for (i, &b) in rest.iter().take(max_bytes).enumerate() {
             value |= u64::from(b & 0x7f) << (7 * i);
             if b & 0x80 == 0 {
+                self.pos += i + 1;
                 return Ok(value);
             }
         }
-        Err(RecordError::MalformedRecord("varint too long"))
+        Err(RecordDefect::Malformed(if rest.len() < max_bytes {
+            "truncated record"
+        } else {
+            "varint too long"
+        }))
     }
 
-    fn varint(&mut self) -> Result<i32, RecordError> {
-        let raw = self.unsigned(MAX_VARINT_BYTES)?;
-        let raw =
-            u32::try_from(raw).map_err(|_| RecordError::MalformedRecord("varint overflow"))?;
-        Ok(((raw >> 1) as i32) ^ -((raw & 1) as i32))
-    }
-
-    fn varlong(&mut self) -> Result<i64, RecordError> {
-        let raw = self.unsigned(MAX_VARLONG_BYTES)?;
-        Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64))
-    }
-
-    fn byte(&mut self) -> Result<u8, RecordError> {
+    #[inline]
+    fn byte(&mut self) -> Result<u8, RecordDefect> {
         let b = *self
             .buf
             .get(self.pos)
-            .ok_or(RecordError::MalformedRecord("truncated record"))?;
+            .ok_or(RecordDefect::Malformed("truncated record"))?;
         self.pos += 1;
         Ok(b)
     }
 
-    fn bytes(&mut self, len: usize) -> Result<&'a [u8], RecordError> {
+    #[inline]
+    fn take(&mut self, len: usize) -> Result<&'a [u8], RecordDefect> {
         let end = self
             .pos
             .checked_add(len)
             .filter(|&e| e <= self.buf.len())
-            .ok_or(RecordError::MalformedRecord("length exceeds record"))?;
+            .ok_or(RecordDefect::Malformed("length exceeds record"))?;
         let s = &self.buf[self.pos..end];
         self.pos = end;
         Ok(s)
     }
 
-    /// A varint length followed by that many bytes; -1 means null.
-    fn nullable_bytes(&mut self) -> Result<Option<&'a [u8]>, RecordError> {
-        match self.varint()? {
-            -1 => Ok(None),
-            n if n < 0 => Err(RecordError::MalformedRecord("negative length")),
-            n => self.bytes(n as usize).map(Some),
-        }
+    fn position(&self) -> usize {
+        self.pos
     }
+
+    fn since(&self, start: usize) -> &'a [u8] {
+        self.buf.get(start..self.pos).unwrap_or_default()
+    }
+
+    fn at_end(&mut self) -> Result<bool, RecordDefect> {
+        Ok(self.pos >= self.buf.len())
+    }
+}
+
+/// One record's fields as [`read_record`] finds them; key, value and headers are
+/// whatever the source's [`RecordSource::Bytes`] is.
+pub(crate) struct RecordFields<B> {
+    pub(crate) timestamp_delta: i64,
+    pub(crate) offset_delta: i32,
+    pub(crate) key: Option<B>,
+    pub(crate) value: Option<B>,
+    pub(crate) headers_count: i32,
+    /// The headers in wire form, without their count.
+    pub(crate) headers: B,
+}
+
+/// Reads one record and checks its framing as Kafka's `DefaultRecord` does: a
+/// non-negative size, attributes, timestamp delta, offset delta, key and value (-1
+/// is null), a non-negative header count, headers with non-null keys, and exactly
+/// `size` bytes used. No length may reach past the record's end, so a lying length
+/// is caught before its bytes are read (a stream never reads on into the next record).
+pub(crate) fn read_record<S: RecordSource>(
+    src: &mut S,
+) -> Result<RecordFields<S::Bytes>, RecordDefect> {
+    let size = src.varint()?;
+    let size =
+        usize::try_from(size).map_err(|_| RecordDefect::Malformed("negative record size"))?;
+    let end = src
+        .position()
+        .checked_add(size)
+        .ok_or(RecordDefect::Malformed("record size overflows"))?;
+    let _attributes = src.byte()?; // unused in v2; Kafka ignores them too
+    let timestamp_delta = src.varlong()?;
+    let offset_delta = src.varint()?;
+    let key = nullable_within(src, end)?;
+    let value = nullable_within(src, end)?;
+    let headers_count = src.varint()?;
+    if headers_count < 0 {
+        return Err(RecordDefect::Malformed("negative header count"));
+    }
+    let headers_start = src.position();
+    for _ in 0..headers_count {
+        if nullable_within(src, end)?.is_none() {
+            return Err(RecordDefect::Malformed("null header key"));
+        }
+        nullable_within(src, end)?;
+    }
+    if src.position() != end {
+        return Err(RecordDefect::Malformed("record size mismatch"));
+    }
+    Ok(RecordFields {
+        timestamp_delta,
+        offset_delta,
+        key,
+        value,
+        headers_count,
+        headers: src.since(headers_start),
+    })
+}
+
+/// A varint length (-1: null) and that many bytes, which must end by `end`.
+#[inline]
+fn nullable_within<S: RecordSource>(
+    src: &mut S,
+    end: usize,
+) -> Result<Option<S::Bytes>, RecordDefect> {
+    let len = src.varint()?;
+    if len == -1 {
+        return Ok(None);
+    }
+    let len = usize::try_from(len).map_err(|_| RecordDefect::Malformed("negative length"))?;
+    let room = end.saturating_sub(src.position());
+    if len > room {
+        return Err(RecordDefect::Malformed("length exceeds record"));
+    }
+    src.take(len).map(Some)
 }
 
 /// Iterates the records of one batch body. Stops after the first error.
@@ -129,7 +277,7 @@ impl<'a> RecordIter<'a> {
     /// `body` is the (already decompressed) bytes after the 61-byte header.
     pub fn new(header: &BatchHeader, body: &'a [u8]) -> RecordIter<'a> {
         RecordIter {
-            cur: Cursor { buf: body, pos: 0 },
+            cur: Cursor::new(body),
             base_offset: header.base_offset,
             base_timestamp: header.base_timestamp,
             log_append_time: (header.timestamp_type() == TimestampType::LogAppendTime)
@@ -140,43 +288,25 @@ impl<'a> RecordIter<'a> {
     }
 
     fn next_record(&mut self) -> Result<Record<'a>, RecordError> {
-        let len = self.cur.varint()?;
-        if len < 0 {
-            return Err(RecordError::MalformedRecord("negative record length"));
-        }
-        let body = self.cur.bytes(len as usize)?;
-        let mut c = Cursor { buf: body, pos: 0 };
-        let _attributes = c.byte()?;
-        let ts_delta = c.varlong()?;
-        let offset_delta = c.varint()?;
-        let key = c.nullable_bytes()?;
-        let value = c.nullable_bytes()?;
-        let headers_count = c.varint()?;
-        if headers_count < 0 {
-            return Err(RecordError::MalformedRecord("negative header count"));
-        }
-        let headers_start = c.pos;
-        for _ in 0..headers_count {
-            let key_len = c.varint()?;
-            if key_len < 0 {
-                return Err(RecordError::MalformedRecord("null header key"));
-            }
-            c.bytes(key_len as usize)?;
-            c.nullable_bytes()?;
-        }
-        if c.pos != body.len() {
-            return Err(RecordError::MalformedRecord("record length mismatch"));
-        }
+        let r = read_record(&mut self.cur).map_err(malformed)?;
         Ok(Record {
-            offset: self.base_offset.wrapping_add(i64::from(offset_delta)),
+            offset: self.base_offset.wrapping_add(i64::from(r.offset_delta)),
             timestamp: self
                 .log_append_time
-                .unwrap_or_else(|| self.base_timestamp.wrapping_add(ts_delta)),
-            key,
-            value,
-            headers_count,
-            headers: &body[headers_start..c.pos],
+                .unwrap_or_else(|| self.base_timestamp.wrapping_add(r.timestamp_delta)),
+            key: r.key,
+            value: r.value,
+            headers_count: r.headers_count,
+            headers: r.headers,
         })
+    }
+}
+
+/// A slice only fails on framing; anything else would be a bug, reported as such.
+fn malformed(d: RecordDefect) -> RecordError {
+    match d {
+        RecordDefect::Malformed(m) => RecordError::MalformedRecord(m),
+        _ => RecordError::MalformedRecord("unexpected record defect"),
     }
 }
 

@@ -61,38 +61,84 @@ pub(crate) fn build_batch_with(
     let max_ts = records.iter().map(|r| r.timestamp).max().unwrap_or(-1);
     let mut body = Vec::new();
     for (i, r) in records.iter().enumerate() {
-        let mut rec = vec![0u8]; // attributes
-        put_varlong(&mut rec, r.timestamp - base_ts);
-        put_varlong(&mut rec, i as i64);
-        put_nullable(&mut rec, &r.key);
-        put_nullable(&mut rec, &r.value);
-        put_varlong(&mut rec, r.headers.len() as i64);
-        for (k, v) in &r.headers {
-            put_nullable(&mut rec, &Some(k.clone()));
-            put_nullable(&mut rec, v);
-        }
-        put_varlong(&mut body, rec.len() as i64);
-        body.extend_from_slice(&rec);
+        body.extend_from_slice(&encode_record(i as i64, r.timestamp - base_ts, r));
     }
-    let body = compress(codec, &body).expect("test compression");
-    let mut b = Vec::with_capacity(BATCH_HEADER_BYTES + body.len());
-    b.extend_from_slice(&base_offset.to_be_bytes());
-    b.extend_from_slice(&((BATCH_HEADER_BYTES - 12 + body.len()) as i32).to_be_bytes());
+    let mut b = assemble_batch(
+        codec,
+        &body,
+        BatchFields {
+            records_count: records.len() as i32,
+            last_offset_delta: records.len() as i32 - 1,
+            base_timestamp: base_ts,
+            max_timestamp: max_ts,
+            extra_attributes,
+        },
+    );
+    b[..8].copy_from_slice(&base_offset.to_be_bytes());
+    b
+}
+
+/// One length-prefixed record with the given deltas.
+pub(crate) fn encode_record(offset_delta: i64, timestamp_delta: i64, r: &TestRecord) -> Vec<u8> {
+    let mut rec = vec![0u8]; // attributes
+    put_varlong(&mut rec, timestamp_delta);
+    put_varlong(&mut rec, offset_delta);
+    put_nullable(&mut rec, &r.key);
+    put_nullable(&mut rec, &r.value);
+    put_varlong(&mut rec, r.headers.len() as i64);
+    for (k, v) in &r.headers {
+        put_nullable(&mut rec, &Some(k.clone()));
+        put_nullable(&mut rec, v);
+    }
+    let mut out = Vec::with_capacity(rec.len() + 5);
+    put_varlong(&mut out, rec.len() as i64);
+    out.extend_from_slice(&rec);
+    out
+}
+
+/// The header fields [`assemble_batch`] takes from the caller, lies included.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BatchFields {
+    pub records_count: i32,
+    pub last_offset_delta: i32,
+    pub base_timestamp: i64,
+    pub max_timestamp: i64,
+    pub extra_attributes: i16,
+}
+
+/// A batch at base offset 0 around an uncompressed records section `body` (any
+/// bytes), compressed with `codec`, with a valid CRC whatever the fields say.
+pub(crate) fn assemble_batch(codec: Compression, body: &[u8], f: BatchFields) -> Vec<u8> {
+    let body = compress(codec, body).expect("test compression");
+    assemble_raw(codec, &body, f)
+}
+
+/// Like [`assemble_batch`] with `section` used as the records section verbatim.
+pub(crate) fn assemble_raw(codec: Compression, section: &[u8], f: BatchFields) -> Vec<u8> {
+    let mut b = Vec::with_capacity(BATCH_HEADER_BYTES + section.len());
+    b.extend_from_slice(&0i64.to_be_bytes()); // base offset
+    b.extend_from_slice(&((BATCH_HEADER_BYTES - 12 + section.len()) as i32).to_be_bytes());
     b.extend_from_slice(&(-1i32).to_be_bytes()); // partition leader epoch
     b.push(2); // magic
     b.extend_from_slice(&0u32.to_be_bytes()); // crc placeholder
-    b.extend_from_slice(&(i16::from(codec.id()) | extra_attributes).to_be_bytes());
-    b.extend_from_slice(&(records.len() as i32 - 1).to_be_bytes());
-    b.extend_from_slice(&base_ts.to_be_bytes());
-    b.extend_from_slice(&max_ts.to_be_bytes());
+    b.extend_from_slice(&(i16::from(codec.id()) | f.extra_attributes).to_be_bytes());
+    b.extend_from_slice(&f.last_offset_delta.to_be_bytes());
+    b.extend_from_slice(&f.base_timestamp.to_be_bytes());
+    b.extend_from_slice(&f.max_timestamp.to_be_bytes());
     b.extend_from_slice(&(-1i64).to_be_bytes()); // producer id
     b.extend_from_slice(&(-1i16).to_be_bytes()); // producer epoch
     b.extend_from_slice(&(-1i32).to_be_bytes()); // base sequence
-    b.extend_from_slice(&(records.len() as i32).to_be_bytes());
-    b.extend_from_slice(&body);
+    b.extend_from_slice(&f.records_count.to_be_bytes());
+    b.extend_from_slice(section);
+    recompute_crc(&mut b);
+    b
+}
+
+/// Rewrites the CRC of the whole batch `b` after a test changed its bytes, so only
+/// checks beyond the CRC can catch the change.
+pub(crate) fn recompute_crc(b: &mut [u8]) {
     let crc = crc32c::crc32c(&b[21..]);
     b[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
-    b
 }
 
 /// `n` small uncompressed records with values "v{i}" and timestamps `ts0 + i`.

@@ -22,7 +22,10 @@ use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criteri
 use gregor::handler::fetch::encode::{encode_fetch_response, PartitionOut, TopicOut};
 use gregor::log::{LogConfig, PartitionLog, ReadSlice};
 use gregor::protocol::request::{decode_body, decode_header};
-use gregor::record::{build_batch, validate_batches, BatchParams, BuilderRecord};
+use gregor::record::{
+    build_batch, validate_batches, validate_produced_records, BatchParams, BuilderRecord,
+    Compression,
+};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
@@ -64,8 +67,19 @@ fn temp_log_dir() -> TempDir {
 /// One uncompressed, CRC-valid v2 batch of `value_bytes`-byte records, as
 /// close to `target_bytes` (whole batch) as whole records allow, not above.
 fn batch_of(target_bytes: usize, value_bytes: usize, timestamp_ms: i64) -> Vec<u8> {
+    batch_of_codec(target_bytes, value_bytes, timestamp_ms, Compression::None)
+}
+
+/// Like [`batch_of`], with the records section then compressed with `codec`
+/// (`target_bytes` bounds the uncompressed batch).
+fn batch_of_codec(
+    target_bytes: usize,
+    value_bytes: usize,
+    timestamp_ms: i64,
+    codec: Compression,
+) -> Vec<u8> {
     let value: Vec<u8> = (0..value_bytes).map(|i| (i * 31 % 251) as u8).collect();
-    let build = |count: usize| {
+    let build = |count: usize, compression: Compression| {
         let records: Vec<BuilderRecord<'_>> = (0..count)
             .map(|i| BuilderRecord {
                 offset_delta: i as i32,
@@ -75,15 +89,23 @@ fn batch_of(target_bytes: usize, value_bytes: usize, timestamp_ms: i64) -> Vec<u
                 ..BuilderRecord::default()
             })
             .collect();
-        build_batch(&records, BatchParams::default()).expect("build_batch")
+        let params = BatchParams {
+            compression,
+            ..BatchParams::default()
+        };
+        build_batch(&records, params).expect("build_batch")
     };
     // Start from an upper estimate (record framing is at least 7 bytes) and
     // shrink by the measured per-record size until the batch fits.
     let mut count = (target_bytes / (value_bytes + 7)).max(1);
     loop {
-        let batch = build(count);
+        let batch = build(count, Compression::None);
         if batch.len() <= target_bytes || count == 1 {
-            return batch;
+            return if codec == Compression::None {
+                batch
+            } else {
+                build(count, codec)
+            };
         }
         let per_record = batch.len() / count;
         count -= ((batch.len() - target_bytes) / per_record).max(1);
@@ -188,6 +210,30 @@ fn batch_validation(c: &mut Criterion) {
         g.throughput(Throughput::Bytes(batch.len() as u64));
         g.bench_with_input(BenchmarkId::from_parameter(label), &batch, |b, batch| {
             b.iter(|| validate_batches(black_box(batch)).expect("valid batch"))
+        });
+    }
+    g.finish();
+}
+
+/// Produce validation's per-record pass (framing, offsets, timestamps) over a
+/// 1 MiB batch of 100 B records, uncompressed and lz4 (streamed decompression);
+/// compare with `validate_batches` (header + CRC only) on the same batch.
+fn record_validation(c: &mut Criterion) {
+    let mut g = c.benchmark_group("validate_produced_records");
+    let now = now_ms();
+    let rules = LogConfig::default().record_rules();
+    // Throughput per uncompressed batch byte, so the two codecs compare.
+    let plain_bytes = batch_of(MIB, RECORD_VALUE_BYTES, now).len() as u64;
+    for (label, codec) in [
+        ("1mib_none", Compression::None),
+        ("1mib_lz4", Compression::Lz4),
+    ] {
+        let batch = batch_of_codec(MIB, RECORD_VALUE_BYTES, now, codec);
+        g.throughput(Throughput::Bytes(plain_bytes));
+        g.bench_with_input(BenchmarkId::from_parameter(label), &batch, |b, batch| {
+            b.iter(|| {
+                validate_produced_records(black_box(batch), &rules, now).expect("valid batch")
+            })
         });
     }
     g.finish();
@@ -376,6 +422,7 @@ criterion_group!(
     hot_paths,
     request_decode,
     batch_validation,
+    record_validation,
     append,
     index_lookup,
     fetch_response
