@@ -85,7 +85,6 @@ def poison_cases(now):
                              ERR_INVALID_RECORD),
         "trailing-bytes": (assemble(records(3) + b"\x00\x00", 3, 2, ts, ts + 2), ERR_INVALID_RECORD),
         "more-records-than-claimed": (assemble(records(3), 2, 1, ts, ts + 1), ERR_INVALID_RECORD),
-        "max-timestamp-lies": (assemble(records(3), 3, 2, ts, ts + 50), ERR_INVALID_RECORD),
         "lz4-without-end-mark": (assemble(lz4_whole[:-4], 3, 2, ts, ts + 2, "lz4"), ERR_INVALID_RECORD),
         "crc-damage": (bytes(crc_damaged), ERR_CORRUPT_MESSAGE),
         "timestamp-i64-max": (assemble(helpers.encode_record(0, 0, b"k", b"v"), 1, 0, I64_MAX, I64_MAX),
@@ -144,6 +143,24 @@ def test_honest_raw_batches_of_every_codec_are_accepted(broker, codec):
     err, base, _ = produce_raw(broker.addr, topic, honest(5, helpers.now_ms() - 1000, codec))
     assert (err, base) == (0, 0), "%s: error %d base %d" % (codec, err, base)
     assert log_end(broker.addr, topic) == 5
+
+
+def test_a_wrong_max_timestamp_is_rewritten_as_kafka_does(broker):
+    """Kafka's LogValidator does not refuse a CreateTime batch whose header
+    max_timestamp is not its largest record timestamp: it stores the right one."""
+    topic = helpers.unique_topic("max-ts")
+    create_topic(broker.bootstrap, topic, 1)
+    ts = helpers.now_ms() - 60_000
+    err, base, _ = produce_raw(broker.addr, topic, assemble(records(3), 3, 2, ts, ts + 50))
+    assert (err, base) == (0, 0)
+    s = helpers.connect(broker.addr)
+    try:
+        fetched = helpers.fetch_v4(s, topic, 0, 0)
+    finally:
+        s.close()
+    (batch,) = helpers.parse_batches(fetched.records)
+    assert batch.crc_ok
+    assert batch.max_timestamp == ts + 2, batch
 
 
 def test_clients_still_work_after_poison(broker, poisoned):

@@ -102,10 +102,26 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Outcom
                 partitions.push(out);
                 continue;
             }
-            let (rules, codec, min_insync) = partition.with_log(|log| {
+            let (rules, codec, min_insync, max_bytes) = partition.with_log(|log| {
                 let c = log.config();
-                (c.record_rules(), c.compression, c.min_insync_replicas)
+                (
+                    c.record_rules(),
+                    c.compression,
+                    c.min_insync_replicas,
+                    c.max_message_bytes,
+                )
             });
+            // Kafka checks the size before it reads a record: an oversized batch
+            // is MESSAGE_TOO_LARGE however its records look, and is not parsed.
+            if records.len() as u64 > u64::from(max_bytes) {
+                out.error_code = ResponseError::MessageTooLarge.code();
+                out.error_message = Some(StrBytes::from_string(format!(
+                    "batch of {} bytes exceeds max.message.bytes {max_bytes}",
+                    records.len()
+                )));
+                partitions.push(out);
+                continue;
+            }
             if acks == -1 && min_insync > IN_SYNC_REPLICAS {
                 out.error_code = ResponseError::NotEnoughReplicas.code();
                 out.error_message = Some(StrBytes::from_string(format!(
@@ -118,13 +134,17 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Outcom
             }
             // Every record, once, outside the partition lock: a batch whose CRC is
             // right but whose records lie must never reach the log.
-            if let Err(e) = validate_produced_records(&records, &rules, now_ms()) {
-                tracing::debug!(topic = %partition.topic, partition = data.index, error = %e, "produce refused");
-                out.error_code = record_error_code(&e);
-                out.error_message = Some(StrBytes::from_string(e.to_string()));
-                partitions.push(out);
-                continue;
-            }
+            let checked = match validate_produced_records(&records, &rules, now_ms()) {
+                Ok(checked) => checked,
+                Err(e) => {
+                    tracing::debug!(topic = %partition.topic, partition = data.index, error = %e, "produce refused");
+                    out.error_code = record_error_code(&e);
+                    out.error_message = Some(StrBytes::from_string(e.to_string()));
+                    partitions.push(out);
+                    continue;
+                }
+            };
+            let records = with_true_max_timestamp(records, &checked);
             let records = match codec.map(|c| crate::record::recompress_batch(&records, c)) {
                 None | Some(Ok(None)) => records,
                 Some(Ok(Some(recompressed))) => bytes::Bytes::from(recompressed),
@@ -180,6 +200,25 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Outcom
         return Outcome::NoResponse;
     }
     ctx.respond(&ProduceResponse::default().with_responses(responses))
+}
+
+/// The batch with the max_timestamp validation computed, when the producer's
+/// differs (rare: a copy of the batch, as Kafka rewrites it too); else as sent.
+fn with_true_max_timestamp(
+    records: bytes::Bytes,
+    checked: &[crate::record::BatchHeader],
+) -> bytes::Bytes {
+    let stored = crate::record::parse_header(&records).map(|h| h.max_timestamp);
+    match checked.first() {
+        Some(h) if stored.is_ok_and(|ts| ts != h.max_timestamp) => {
+            let mut copy = records.to_vec();
+            match crate::record::set_create_time_max_timestamp(&mut copy, h.max_timestamp) {
+                Ok(()) => bytes::Bytes::from(copy),
+                Err(_) => records,
+            }
+        }
+        _ => records,
+    }
 }
 
 /// A transactional batch must belong to its producer's open transaction, at the

@@ -292,9 +292,33 @@ pub fn set_max_timestamp_and_recompute_crc(
     max_timestamp_ms: i64,
 ) -> Result<(), RecordError> {
     let h = parse_header(batch)?;
+    rewrite_max_timestamp(
+        batch,
+        h,
+        h.attributes | TIMESTAMP_TYPE_BIT,
+        max_timestamp_ms,
+    )
+}
+
+/// For a CreateTime batch whose producer wrote a max_timestamp other than its
+/// largest record timestamp: stores the right one and recomputes the CRC, as
+/// Kafka's LogValidator does (the time index and ListOffsets by time trust it).
+pub fn set_create_time_max_timestamp(
+    batch: &mut [u8],
+    max_timestamp_ms: i64,
+) -> Result<(), RecordError> {
+    let h = parse_header(batch)?;
+    rewrite_max_timestamp(batch, h, h.attributes, max_timestamp_ms)
+}
+
+fn rewrite_max_timestamp(
+    batch: &mut [u8],
+    h: BatchHeader,
+    attributes: i16,
+    max_timestamp_ms: i64,
+) -> Result<(), RecordError> {
     let total = checked_total_bytes(&h, batch.len())?;
     let batch = &mut batch[..total];
-    let attributes = h.attributes | TIMESTAMP_TYPE_BIT;
     batch[ATTRIBUTES_OFFSET..ATTRIBUTES_OFFSET + 2].copy_from_slice(&attributes.to_be_bytes());
     batch[MAX_TIMESTAMP_OFFSET..MAX_TIMESTAMP_OFFSET + 8]
         .copy_from_slice(&max_timestamp_ms.to_be_bytes());

@@ -25,10 +25,11 @@ mod validate_tests;
 pub use builder::{build_batch, BatchParams, BuilderRecord, RecordHeaders};
 pub use compression::{compress, decompress, Compression, MAX_DECOMPRESSED_BYTES};
 pub use header::{
-    parse_header, set_base_offset, set_max_timestamp_and_recompute_crc, set_partition_leader_epoch,
-    validate_batches, validate_stored_batches, BatchHeader, TimestampType, ATTRIBUTES_OFFSET,
-    BATCH_HEADER_BYTES, BATCH_LENGTH_OFFSET, CRC_OFFSET, LOG_OVERHEAD_BYTES, MAGIC_OFFSET,
-    MIN_BATCH_LENGTH, RECORD_BATCH_MAGIC,
+    parse_header, set_base_offset, set_create_time_max_timestamp,
+    set_max_timestamp_and_recompute_crc, set_partition_leader_epoch, validate_batches,
+    validate_stored_batches, BatchHeader, TimestampType, ATTRIBUTES_OFFSET, BATCH_HEADER_BYTES,
+    BATCH_LENGTH_OFFSET, CRC_OFFSET, LOG_OVERHEAD_BYTES, MAGIC_OFFSET, MIN_BATCH_LENGTH,
+    RECORD_BATCH_MAGIC,
 };
 pub use recompress::recompress_batch;
 pub use records::{batch_records, Record, RecordIter};
@@ -71,10 +72,6 @@ pub enum RecordError {
     /// More records section than the header's `records_count` records.
     #[error("bytes left after the last of the batch's {records_count} records")]
     BytesAfterRecords { records_count: i32 },
-    /// A CreateTime batch whose header max_timestamp is not its largest record
-    /// timestamp: ListOffsets by time and the time index would trust a lie.
-    #[error("batch max_timestamp {stored} is not the largest record timestamp {computed}")]
-    MaxTimestampMismatch { stored: i64, computed: i64 },
 }
 
 /// What is wrong with one record of a produced batch (see

@@ -14,8 +14,10 @@
 //! * on compacted topics, every record has a key;
 //! * on CreateTime topics, every timestamp lies within
 //!   `message.timestamp.before.max.ms` / `message.timestamp.after.max.ms` of the
-//!   broker's clock, none is i64::MAX, and the header's max_timestamp is the
-//!   largest record timestamp; only the broker may set LogAppendTime;
+//!   broker's clock and none is i64::MAX; only the broker may set LogAppendTime;
+//! * the header's max_timestamp is the largest record timestamp: a batch that
+//!   says otherwise is not refused, its returned header carries the right value
+//!   for the caller to write (Kafka's LogValidator rewrites it too);
 //! * compressed sections decompress, to exactly the records claimed, streamed
 //!   through a bounded buffer (see `stream`).
 //!
@@ -51,16 +53,18 @@ pub struct RecordRules {
 /// Validates the batches of a produce request's `records`: first each batch's
 /// header and CRC ([`validate_batches`]), then every record of each batch as
 /// described in the module docs, with `now_ms` as the broker's clock. Returns the
-/// headers. Errors name the failing record's index where there is one
+/// headers as they must be stored: a CreateTime batch's `max_timestamp` is its
+/// largest record timestamp, which differs from the bytes when the producer got
+/// it wrong (see `record::set_max_timestamp`). Errors name the failing record's index where there is one
 /// ([`RecordError::record_index`]). Never panics.
 pub fn validate_produced_records(
     records: &[u8],
     rules: &RecordRules,
     now_ms: i64,
 ) -> Result<Vec<BatchHeader>, RecordError> {
-    let headers = validate_batches(records)?;
+    let mut headers = validate_batches(records)?;
     let mut rest = records;
-    for h in &headers {
+    for h in headers.iter_mut() {
         // validate_batches checked that each batch lies within `records`.
         let total = usize::try_from(h.total_bytes()).unwrap_or(usize::MAX);
         let section = rest
@@ -69,7 +73,7 @@ pub fn validate_produced_records(
                 needed: total,
                 available: rest.len(),
             })?;
-        check_batch(h, section, rules, now_ms)?;
+        h.max_timestamp = check_batch(h, section, rules, now_ms)?;
         rest = rest.get(total..).unwrap_or_default();
     }
     Ok(headers)
@@ -81,7 +85,7 @@ fn check_batch(
     section: &[u8],
     rules: &RecordRules,
     now_ms: i64,
-) -> Result<(), RecordError> {
+) -> Result<i64, RecordError> {
     let first = |defect| RecordError::InvalidRecordAt { index: 0, defect };
     match h.try_compression()? {
         Compression::None => walk(h, &mut Cursor::new(section), rules, now_ms),
@@ -112,13 +116,14 @@ fn check_batch(
     }
 }
 
-/// The one pass over a batch's records.
+/// The one pass over a batch's records. Returns the max_timestamp the batch
+/// must carry.
 fn walk<S: RecordSource>(
     h: &BatchHeader,
     src: &mut S,
     rules: &RecordRules,
     now_ms: i64,
-) -> Result<(), RecordError> {
+) -> Result<i64, RecordError> {
     let window = Window::new(rules, now_ms);
     let create_time_batch = h.timestamp_type() == TimestampType::CreateTime;
     let check_timestamps = rules.timestamp_type == TimestampType::CreateTime;
@@ -177,17 +182,10 @@ fn walk<S: RecordSource>(
         // The records all arrived, but the compressed stream is broken after them.
         Err(d) => return Err(RecordError::Decompress(d.to_string())),
     }
-    if create_time_batch
-        && check_timestamps
-        && h.records_count > 0
-        && h.max_timestamp != max_timestamp
-    {
-        return Err(RecordError::MaxTimestampMismatch {
-            stored: h.max_timestamp,
-            computed: max_timestamp,
-        });
+    if create_time_batch && h.records_count > 0 {
+        return Ok(max_timestamp);
     }
-    Ok(())
+    Ok(h.max_timestamp)
 }
 
 /// The timestamps a CreateTime topic accepts, in ms, around the broker's clock.

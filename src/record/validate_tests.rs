@@ -469,20 +469,25 @@ fn an_i64_max_timestamp_is_refused_even_without_limits() {
 }
 
 #[test]
-fn max_timestamp_must_be_the_largest_record_timestamp() {
+fn a_wrong_max_timestamp_is_corrected_not_refused() {
     for lie in [NOW - 1, NOW + 5, -1] {
         let mut f = fields(3);
         f.max_timestamp = lie;
         let b = assemble_batch(Compression::Gzip, &body(&recs(3)), f);
-        let err = check(&b).unwrap_err();
+        let headers = check(&b).expect("Kafka rewrites max_timestamp rather than refusing");
+        assert_eq!(headers[0].max_timestamp, NOW + 2);
+        let mut fixed = b.clone();
+        crate::record::set_create_time_max_timestamp(&mut fixed, NOW + 2).unwrap();
+        let again = check(&fixed).unwrap();
+        assert_eq!(again[0].max_timestamp, NOW + 2);
         assert_eq!(
-            err,
-            RecordError::MaxTimestampMismatch {
-                stored: lie,
-                computed: NOW + 2
-            }
+            crate::record::parse_header(&fixed).unwrap().max_timestamp,
+            NOW + 2
         );
-        assert_eq!(record_error_code(&err), INVALID_RECORD);
+        assert_eq!(
+            crate::record::parse_header(&fixed).unwrap().attributes,
+            crate::record::parse_header(&b).unwrap().attributes
+        );
     }
 }
 

@@ -86,7 +86,11 @@ async fn boot(
     // Until the topic exists, each boot cuts a few calls later than the one
     // before, so the cuts walk through its creation (metadata record,
     // directory, marker, first segment); after that, anywhere in the appends.
-    disk.crash_after_ops(if created { 1 + rng.below(300) } else { 1 + cycle });
+    disk.crash_after_ops(if created {
+        1 + rng.below(300)
+    } else {
+        1 + cycle
+    });
     if !created {
         let command = MetadataCommand::CreateTopic {
             name: topic.to_string(),
