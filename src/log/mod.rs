@@ -16,7 +16,7 @@ mod cleaner_tests;
 mod index;
 mod io;
 #[cfg(test)]
-mod power_tests;
+pub(crate) mod power_tests;
 pub mod producer_state;
 mod read;
 mod recovery;

@@ -15,10 +15,10 @@ use crate::storage::sim::Disk;
 
 /// A small deterministic generator (xorshift64): the cut points differ per
 /// cycle but every run of the test sees the same ones.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
@@ -37,7 +37,7 @@ fn config(flush_messages: u64) -> LogConfig {
 }
 
 /// Every record value in the log, in offset order, with its offset.
-fn values(log: &PartitionLog) -> Vec<(i64, Vec<u8>)> {
+pub(crate) fn values(log: &PartitionLog) -> Vec<(i64, Vec<u8>)> {
     let slice = log.read(log.log_start_offset(), u64::MAX, false).unwrap();
     let mut bytes = Vec::new();
     for r in &slice.ranges {

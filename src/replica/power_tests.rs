@@ -8,47 +8,15 @@ use std::sync::Arc;
 use crate::broker::Broker;
 use crate::cluster::{CommandResult, MetadataCommand};
 use crate::config::BrokerConfig;
+use crate::log::power_tests::Rng;
 use crate::record::test_util::{build_batch, TestRecord};
-use crate::record::{batch_records, validate_stored_batches, Compression, RecordIter};
+use crate::record::Compression;
 use crate::storage::sim::Disk;
 
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n.max(1)
-    }
-}
-
 fn values_of(broker: &Broker, topic: &str) -> Option<Vec<Vec<u8>>> {
-    use std::os::unix::fs::FileExt;
     let partition = broker.replicas.partition(topic, 0)?;
-    let slice = partition
-        .with_log(|log| log.read(0, u64::MAX, false))
-        .unwrap();
-    let mut bytes = Vec::new();
-    for r in &slice.ranges {
-        let mut b = vec![0u8; r.len as usize];
-        r.file.read_exact_at(&mut b, r.position).unwrap();
-        bytes.extend_from_slice(&b);
-    }
-    let mut out = Vec::new();
-    if bytes.is_empty() {
-        return Some(out);
-    }
-    let mut rest = &bytes[..];
-    for h in validate_stored_batches(&bytes).unwrap() {
-        let len = h.total_bytes() as usize;
-        let (header, body) = batch_records(&rest[..len]).unwrap();
-        for record in RecordIter::new(&header, &body) {
-            out.push(record.unwrap().value.unwrap().to_vec());
-        }
-        rest = &rest[len..];
-    }
-    Some(out)
+    let values = partition.with_log(|log| crate::log::power_tests::values(log));
+    Some(values.into_iter().map(|(_, v)| v).collect())
 }
 
 fn now_ms() -> i64 {
