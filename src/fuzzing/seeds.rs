@@ -42,13 +42,23 @@ pub fn write_all(root: &Path) -> std::io::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let handlers = request_handlers();
+    // The older targets take one frame without its size prefix, and one
+    // produce request's records.
+    let decode = handlers
+        .iter()
+        .filter(|(n, _)| n != "conversation")
+        .map(|(n, b)| (n.clone(), b[4..].to_vec()))
+        .collect();
     let sets: Vec<(&str, Seeds)> = vec![
+        ("request_decode", decode),
+        ("batch_validate", recompress()),
         ("recompress", recompress()),
         ("cleaner", cleaner()),
         ("partition_marker", partition_marker()),
         ("log_recovery", log_recovery()),
         ("raft_log", rt.block_on(raft_log())),
-        ("request_handlers", request_handlers()),
+        ("request_handlers", handlers),
     ];
     for (target, seeds) in sets {
         let dir = root.join(target);
