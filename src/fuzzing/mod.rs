@@ -21,6 +21,8 @@ mod raft;
 mod recompress;
 mod scratch;
 pub mod seeds;
+#[cfg(test)]
+mod tests;
 
 pub use cleaner::cleaner;
 pub use handlers::HandlerFixture;

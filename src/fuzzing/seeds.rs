@@ -89,7 +89,7 @@ fn batch(codec: Compression, keys: &[&[u8]], params: BatchParams) -> Vec<u8> {
     build_batch(&records, BatchParams { compression: codec, ..params }).expect("seed batch builds")
 }
 
-fn recompress() -> Seeds {
+pub(crate) fn recompress() -> Seeds {
     let mut out = Vec::new();
     for codec in CODECS {
         out.push((format!("{codec:?}"), batch(codec, &[b"a", b"b", b"c"], BatchParams::default())));
@@ -120,7 +120,7 @@ fn noise(seed: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
-fn cleaner() -> Seeds {
+pub(crate) fn cleaner() -> Seeds {
     let mut out: Seeds = (1..=6).map(|s| (format!("noise-{s}"), noise(s, 64 * s as usize))).collect();
     // Appends of repeating keys, a roll, a transaction aborted, a clean.
     let program: Vec<u8> = [
@@ -139,7 +139,7 @@ fn cleaner() -> Seeds {
     out
 }
 
-fn partition_marker() -> Seeds {
+pub(crate) fn partition_marker() -> Seeds {
     let good = format!("version: 0\ntopic_id: {}\n", uuid::Uuid::from_u128(42));
     let mut out = Vec::new();
     for flags in 0..16u8 {
@@ -177,7 +177,7 @@ fn pack_dir(dir: &Path, extra: &[FileEntry<'_>], fix: bool) -> Vec<u8> {
     pack_files(&entries)
 }
 
-fn log_recovery() -> Seeds {
+pub(crate) fn log_recovery() -> Seeds {
     let mut out = Vec::new();
     for (name, compact, close) in [("closed", false, true), ("crashed", false, false), ("compacted", true, true)] {
         let scratch = Scratch::new("seed-log");
@@ -227,7 +227,7 @@ fn log_recovery() -> Seeds {
     out
 }
 
-async fn raft_log() -> Seeds {
+pub(crate) async fn raft_log() -> Seeds {
     let scratch = Scratch::new("seed-raft");
     let dir = scratch.path();
     let store = MetadataStore::open(dir, 1, Some("seed-cluster".into())).await.expect("seed quorum opens");
@@ -368,7 +368,7 @@ fn frame(body: &RequestKind, key: ApiKey, version: i16, correlation: i32) -> Opt
     Some(out.to_vec())
 }
 
-fn request_handlers() -> Seeds {
+pub(crate) fn request_handlers() -> Seeds {
     let mut out = Vec::new();
     for spec in SUPPORTED_APIS {
         let versions = [spec.min_version, spec.max_version];
