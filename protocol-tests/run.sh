@@ -5,6 +5,8 @@
 #   ./protocol-tests/run.sh                 # everything
 #   ./protocol-tests/run.sh -k kcat         # extra args go to pytest
 #   PT_SKIP_CARGO=1 ./protocol-tests/run.sh # reuse an existing target/x86_64-unknown-linux-gnu/release/gregor
+#   PT_SKIP_FUZZ=1 ./protocol-tests/run.sh  # without the short fuzz run
+#   PT_FUZZ_SECONDS=30 ./protocol-tests/run.sh
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -27,6 +29,30 @@ if [ "${PT_SKIP_CARGO:-0}" != "1" ]; then
     cargo build --release --target "$TARGET"
     log "cargo test --release --target $TARGET"
     cargo test --release --target "$TARGET"
+fi
+
+# 1b. A short run of every fuzz target ---------------------------------------
+# Builds the fuzz package (so a facade change that breaks it fails here) and
+# replays the seeds and every input that ever crashed, then fuzzes a little.
+# The fuzz build lives outside the clone so later runs on this machine only
+# rebuild gregor (see fuzz/README.md).
+if [ "${PT_SKIP_FUZZ:-0}" != "1" ]; then
+    log "fuzz/run.sh ${PT_FUZZ_SECONDS:-10} (every fuzz target)"
+    fuzz_start=$(date +%s)
+    set +e
+    FUZZ_TARGET_DIR="${FUZZ_TARGET_DIR:-$HOME/.cache/gregor/fuzz-target}" \
+        "$ROOT/fuzz/run.sh" "${PT_FUZZ_SECONDS:-10}"
+    fuzz_rc=$?
+    set -e
+    echo "fuzz run took $(( $(date +%s) - fuzz_start ))s (exit code $fuzz_rc)"
+    if [ "$fuzz_rc" = "3" ]; then
+        printf '\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n'
+        echo "!!! FUZZ TARGETS SKIPPED: cargo-fuzz or a compiler for it cannot be built here"
+        printf '!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n'
+    elif [ "$fuzz_rc" != "0" ]; then
+        echo "fuzz targets failed (exit $fuzz_rc): see fuzz/artifacts/" >&2
+        exit "$fuzz_rc"
+    fi
 fi
 
 # 2. Python venv with pinned clients ----------------------------------------

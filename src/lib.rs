@@ -12,6 +12,9 @@ pub mod config_describe;
 pub mod config_env;
 pub mod ephemeral;
 pub mod error;
+/// Entry points of the fuzz targets in `fuzz/`; not the broker's API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod group;
 pub mod handler;
 pub mod internal_topic;

@@ -252,6 +252,17 @@ fn scan_log(data: &[u8], path: &Path) -> Result<Scanned, ClusterError> {
             }
             LogRecord::Entry(entry) => {
                 let index = entry.log_id.index;
+                // Purge only ever writes entries above its marker and later appends
+                // go after them, so this is damage, not a crash: handing openraft an
+                // entry at or below the purged id breaks its "purged < last" rule.
+                if let Some(p) = last_purged.filter(|p| index <= p.index) {
+                    return Err(ClusterError::Corrupt(format!(
+                        "{}: the record at offset {pos} holds entry {index}, at or below the \
+                         purged entry {}",
+                        path.display(),
+                        p.index
+                    )));
+                }
                 entries.insert(
                     index,
                     Slot {
@@ -615,6 +626,21 @@ mod tests {
         let mut store = LogStore::open(dir.path()).expect("reopen 2");
         let got = store.try_get_log_entries(0..).await.expect("read");
         assert_eq!(got.len(), 6);
+    }
+
+    /// Found by the raft_log fuzz target: an intact entry at or below the
+    /// purge marker was kept, and the store told openraft its last log id
+    /// was below its last purged one.
+    #[tokio::test]
+    async fn an_entry_below_the_purge_marker_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut buf = Vec::new();
+        let purged = *blank(1, 5).get_log_id();
+        encode_record(&LogRecord::Purged(purged), &mut buf).expect("encode");
+        encode_record(&LogRecord::Entry(blank(1, 3)), &mut buf).expect("encode");
+        fs::write(dir.path().join(LOG_FILE), &buf).expect("write");
+        let err = LogStore::open(dir.path()).err().expect("a damaged log must be refused");
+        assert!(matches!(err, ClusterError::Corrupt(_)), "{err}");
     }
 
     #[tokio::test]

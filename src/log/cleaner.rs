@@ -88,7 +88,7 @@ use crate::storage;
 /// Per-partition file holding the first dirty offset (Kafka keeps one per log dir).
 pub const CLEANER_CHECKPOINT_FILE: &str = "cleaner-offset-checkpoint";
 const CHECKPOINT_VERSION: u32 = 1;
-const CLEANED_SUFFIX: &str = ".cleaned";
+pub(crate) const CLEANED_SUFFIX: &str = ".cleaned";
 /// Cleaned batches are buffered and written in chunks of about this many bytes.
 const WRITE_CHUNK_BYTES: usize = 1024 * 1024;
 

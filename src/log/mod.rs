@@ -10,7 +10,7 @@
 //! `Arc<File>` ranges over bytes that are never rewritten (files are append-only; only
 //! recovery at open truncates), so they can be sent after the lock is released.
 
-mod cleaner;
+pub(crate) mod cleaner;
 #[cfg(test)]
 mod cleaner_tests;
 mod index;
@@ -19,9 +19,9 @@ mod io;
 pub(crate) mod power_tests;
 pub mod producer_state;
 mod read;
-mod recovery;
+pub(crate) mod recovery;
 mod retention;
-mod segment;
+pub(crate) mod segment;
 mod start_offset;
 #[cfg(test)]
 mod tests;

@@ -98,7 +98,11 @@ fn load_trusted(seg: &mut Segment) -> Result<(), LogError> {
     seg.t = t;
     while pos < size {
         let h = seg.header_at(pos)?;
+        // The same offset sanity a rescan applies: a negative delta would move the
+        // segment's end below its base (and the log end below its start).
         let consistent = h.base_offset >= seg.t.next_offset
+            && h.last_offset_delta >= 0
+            && h.last_offset() - seg.base_offset <= i64::from(u32::MAX)
             && (pos != start || expect.is_none_or(|o| o == h.base_offset));
         if !consistent {
             return Err(io::Error::other("batch offsets disagree with the index").into());

@@ -1197,3 +1197,24 @@ fn rolled_flush_runs_between_lock_holds_and_waits_for_a_later_roll() {
         "1 24 24 0\n"
     );
 }
+
+/// Found by the log_recovery fuzz target: a flushed (trusted) segment whose
+/// tail batch claims a negative last_offset_delta put the log end below its
+/// start, and open panicked in `clamp` instead of rescanning the segment.
+#[test]
+fn a_trusted_batch_with_a_negative_offset_delta_is_rescanned_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), cfg()).unwrap();
+    fill(&mut log, 3);
+    log.close().unwrap();
+    let path = seg_path(dir.path(), 0, ".log");
+    let data = fs::read(&path).unwrap();
+    let last = data.len() - simple_batch(3, 1020).len();
+    // last_offset_delta is at byte 23 of a batch.
+    let f = fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.write_all_at(&(-100i32).to_be_bytes(), (last + 23) as u64).unwrap();
+    // An empty time index passes its own check whatever the segment's end.
+    fs::write(seg_path(dir.path(), 0, ".timeindex"), b"").unwrap();
+    let log = PartitionLog::open(dir.path(), cfg()).unwrap();
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (0, 6));
+}

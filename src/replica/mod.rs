@@ -4,7 +4,7 @@
 //! opens, re-configures and deletes the matching `PartitionLog`s on disk. It
 //! never decides what exists: only `cluster` does.
 
-mod dirs;
+pub(crate) mod dirs;
 pub mod fd_budget;
 #[cfg(test)]
 mod power_tests;

@@ -1,0 +1,10 @@
+//! compression.type re-encoding of a fuzzed batch into every codec (see
+//! gregor::fuzzing::recompress).
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+/// The broker's allocator, as in the broker (see gregor::alloc).
+#[global_allocator]
+static ALLOCATOR: gregor::alloc::GuardedAlloc = gregor::alloc::GuardedAlloc;
+
+fuzz_target!(|data: &[u8]| gregor::fuzzing::recompress(data));
