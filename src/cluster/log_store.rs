@@ -639,7 +639,9 @@ mod tests {
         encode_record(&LogRecord::Purged(purged), &mut buf).expect("encode");
         encode_record(&LogRecord::Entry(blank(1, 3)), &mut buf).expect("encode");
         fs::write(dir.path().join(LOG_FILE), &buf).expect("write");
-        let err = LogStore::open(dir.path()).err().expect("a damaged log must be refused");
+        let err = LogStore::open(dir.path())
+            .err()
+            .expect("a damaged log must be refused");
         assert!(matches!(err, ClusterError::Corrupt(_)), "{err}");
     }
 

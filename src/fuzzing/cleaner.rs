@@ -20,7 +20,8 @@ use std::os::unix::fs::FileExt;
 
 use crate::log::{CleanerLimits, LogConfig, PartitionLog};
 use crate::record::{
-    batch_records, build_batch, validate_stored_batches, BatchParams, BuilderRecord, Compression, RecordIter,
+    batch_records, build_batch, validate_stored_batches, BatchParams, BuilderRecord, Compression,
+    RecordIter,
 };
 
 use super::input::Input;
@@ -136,7 +137,9 @@ fn read_all(log: &PartitionLog) -> Vec<(i64, Key, Value)> {
     let mut bytes = Vec::new();
     for r in &slice.ranges {
         let mut b = vec![0u8; r.len as usize];
-        r.file.read_exact_at(&mut b, r.position).expect("a range reads");
+        r.file
+            .read_exact_at(&mut b, r.position)
+            .expect("a range reads");
         bytes.extend_from_slice(&b);
     }
     let mut out: Vec<(i64, Key, Value)> = Vec::new();
@@ -155,9 +158,17 @@ fn read_all(log: &PartitionLog) -> Vec<(i64, Key, Value)> {
         for r in RecordIter::new(&header, &body) {
             let r = r.expect("a stored record decodes");
             if let Some((last, _, _)) = out.last() {
-                assert!(r.offset > *last, "offsets out of order: {} after {last}", r.offset);
+                assert!(
+                    r.offset > *last,
+                    "offsets out of order: {} after {last}",
+                    r.offset
+                );
             }
-            out.push((r.offset, r.key.map(<[u8]>::to_vec), r.value.map(<[u8]>::to_vec)));
+            out.push((
+                r.offset,
+                r.key.map(<[u8]>::to_vec),
+                r.value.map(<[u8]>::to_vec),
+            ));
         }
     }
     out
@@ -167,7 +178,10 @@ fn check(log: &PartitionLog, model: &Model) {
     let survivors = read_all(log);
     let mut present: HashMap<i64, &(i64, Key, Value)> = HashMap::new();
     for s in &survivors {
-        let w = model.written.get(&s.0).unwrap_or_else(|| panic!("record at {} was never written", s.0));
+        let w = model
+            .written
+            .get(&s.0)
+            .unwrap_or_else(|| panic!("record at {} was never written", s.0));
         assert!(w.key == s.1 && w.value == s.2, "record at {} changed", s.0);
         present.insert(s.0, s);
     }
@@ -214,7 +228,11 @@ pub fn cleaner(data: &[u8]) {
                 let batch = build(&values, now, params);
                 if let Ok(info) = log.append(&batch, 0, now) {
                     for (i, (key, value)) in values.drain(..).enumerate() {
-                        let w = Written { key, value, fate: Fate::Plain };
+                        let w = Written {
+                            key,
+                            value,
+                            fate: Fate::Plain,
+                        };
                         model.written.insert(info.base_offset + i as i64, w);
                     }
                 }
@@ -238,7 +256,11 @@ pub fn cleaner(data: &[u8]) {
                         model.txns.len() - 1
                     });
                     for (i, (key, value)) in values.drain(..).enumerate() {
-                        let w = Written { key, value, fate: Fate::Open(txn) };
+                        let w = Written {
+                            key,
+                            value,
+                            fate: Fate::Open(txn),
+                        };
                         model.written.insert(info.base_offset + i as i64, w);
                     }
                 }

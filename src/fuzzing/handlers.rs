@@ -83,10 +83,15 @@ impl HandlerFixture {
         };
         config.groups.initial_rebalance_delay_ms = 0;
         let (stop, rx) = watch::channel(false);
-        let broker = Broker::open(config, rx).await.expect("a broker opens on an empty directory");
+        let broker = Broker::open(config, rx)
+            .await
+            .expect("a broker opens on an empty directory");
         broker.spawn_background();
         for (name, configs) in [("t", vec![]), ("c", vec![("cleanup.policy", "compact")])] {
-            let configs = configs.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            let configs = configs
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
             let command = MetadataCommand::CreateTopic {
                 name: name.to_string(),
                 topic_id: uuid::Uuid::new_v4(),
@@ -94,8 +99,14 @@ impl HandlerFixture {
                 replication_factor: 1,
                 configs,
             };
-            broker.propose(command).await.expect("the fixture's topics are created");
-            let partition = broker.replicas.partition(name, 0).expect("a created partition");
+            broker
+                .propose(command)
+                .await
+                .expect("the fixture's topics are created");
+            let partition = broker
+                .replicas
+                .partition(name, 0)
+                .expect("a created partition");
             for i in 0..3u8 {
                 let key = [b'k', b'0' + i % 2];
                 let value = [b'v', b'0' + i];
@@ -177,7 +188,10 @@ fn frames(data: &[u8]) -> Vec<Bytes> {
     while rest.len() >= 4 && out.len() < MAX_FRAMES {
         let size = i32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]);
         rest = &rest[4..];
-        let len = usize::try_from(size).ok().filter(|&n| n <= rest.len()).unwrap_or(rest.len());
+        let len = usize::try_from(size)
+            .ok()
+            .filter(|&n| n <= rest.len())
+            .unwrap_or(rest.len());
         out.push(Bytes::copy_from_slice(&rest[..len]));
         rest = &rest[len..];
     }
@@ -191,9 +205,12 @@ fn too_big(frame: &Bytes) -> bool {
     };
     match &request.body {
         RequestKind::CreateTopics(r) => r.topics.iter().any(|t| {
-            t.num_partitions > MAX_FUZZED_PARTITIONS || t.assignments.len() > MAX_FUZZED_PARTITIONS as usize
+            t.num_partitions > MAX_FUZZED_PARTITIONS
+                || t.assignments.len() > MAX_FUZZED_PARTITIONS as usize
         }),
-        RequestKind::CreatePartitions(r) => r.topics.iter().any(|t| t.count > MAX_FUZZED_PARTITIONS),
+        RequestKind::CreatePartitions(r) => {
+            r.topics.iter().any(|t| t.count > MAX_FUZZED_PARTITIONS)
+        }
         _ => false,
     }
 }
@@ -229,30 +246,50 @@ fn check_outcome(frame: &Bytes, outcome: Outcome) {
     }
     match outcome {
         Outcome::Close(reason) => {
-            assert!(!supported, "a supported, decodable request closed the connection: {reason}");
+            assert!(
+                !supported,
+                "a supported, decodable request closed the connection: {reason}"
+            );
         }
         Outcome::NoResponse => {
             let request = decoded.expect("only a decoded request goes unanswered");
-            assert_eq!(request.api_key, ApiKey::Produce, "only acks=0 produce goes unanswered");
+            assert_eq!(
+                request.api_key,
+                ApiKey::Produce,
+                "only acks=0 produce goes unanswered"
+            );
         }
         Outcome::Respond(response) => check_response(frame, decoded.as_ref(), supported, &response),
     }
 }
 
-fn check_response(frame: &Bytes, request: Option<&DecodedRequest>, supported: bool, response: &ResponseFrame) {
+fn check_response(
+    frame: &Bytes,
+    request: Option<&DecodedRequest>,
+    supported: bool,
+    response: &ResponseFrame,
+) {
     let bytes = response_bytes(response);
     if bytes.is_empty() {
         return;
     }
     let (size, rest) = bytes.split_at(4);
     let size = i32::from_be_bytes([size[0], size[1], size[2], size[3]]);
-    assert_eq!(usize::try_from(size).ok(), Some(rest.len()), "size prefix disagrees with the response");
+    assert_eq!(
+        usize::try_from(size).ok(),
+        Some(rest.len()),
+        "size prefix disagrees with the response"
+    );
     // Without a decoded body only ApiVersions answers (KIP-511, in v0).
     let (api_key, version, correlation_id) = match request {
         Some(r) if supported => (r.api_key, r.api_version, r.header.correlation_id),
         _ => {
             let key = i16::from_be_bytes([frame[0], frame[1]]);
-            assert_eq!(key, ApiKey::ApiVersions as i16, "only ApiVersions answers a request it cannot read");
+            assert_eq!(
+                key,
+                ApiKey::ApiVersions as i16,
+                "only ApiVersions answers a request it cannot read"
+            );
             let correlation = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
             (ApiKey::ApiVersions, 0, correlation)
         }
@@ -260,11 +297,18 @@ fn check_response(frame: &Bytes, request: Option<&DecodedRequest>, supported: bo
     let mut body = Bytes::copy_from_slice(rest);
     let header = ResponseHeader::decode(&mut body, api_key.response_header_version(version))
         .expect("the response header decodes");
-    assert_eq!(header.correlation_id, correlation_id, "response to another request");
+    assert_eq!(
+        header.correlation_id, correlation_id,
+        "response to another request"
+    );
     if let Err(e) = ResponseKind::decode(api_key, &mut body, version) {
         panic!("{api_key:?} v{version} response does not decode: {e}");
     }
-    assert_eq!(body.remaining(), 0, "{api_key:?} v{version} response has trailing bytes");
+    assert_eq!(
+        body.remaining(),
+        0,
+        "{api_key:?} v{version} response has trailing bytes"
+    );
 }
 
 /// A decoded request must encode and decode back to itself: the broker
@@ -277,5 +321,10 @@ fn check_round_trip(request: &DecodedRequest) {
     let mut bytes = buf.freeze();
     let again = RequestKind::decode(request.api_key, &mut bytes, request.api_version)
         .expect("a re-encoded request decodes");
-    assert!(again == request.body, "{:?} v{} changed in an encode/decode round trip", request.api_key, request.api_version);
+    assert!(
+        again == request.body,
+        "{:?} v{} changed in an encode/decode round trip",
+        request.api_key,
+        request.api_version
+    );
 }

@@ -21,11 +21,12 @@ use crate::log::producer_state::SNAPSHOT_SUFFIX;
 use crate::log::recovery::{RECOVERY_POINT_FILE, SWAP_SUFFIX};
 use crate::log::segment::{file_name, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
 use crate::log::{
-    CleanerLimits, LogConfig, PartitionLog, TimestampType, ABORTED_TXN_FILE, CLEANER_CHECKPOINT_FILE,
-    LOG_START_OFFSET_FILE,
+    CleanerLimits, LogConfig, PartitionLog, TimestampType, ABORTED_TXN_FILE,
+    CLEANER_CHECKPOINT_FILE, LOG_START_OFFSET_FILE,
 };
 use crate::record::{
-    build_batch, parse_header, BatchParams, BuilderRecord, ATTRIBUTES_OFFSET, BATCH_HEADER_BYTES, CRC_OFFSET,
+    build_batch, parse_header, BatchParams, BuilderRecord, ATTRIBUTES_OFFSET, BATCH_HEADER_BYTES,
+    CRC_OFFSET,
 };
 use crate::replica::dirs::{read_marker, PARTITION_METADATA_FILE};
 
@@ -96,7 +97,9 @@ fn fix_batch_crcs(segment: &mut [u8]) {
 
 fn config_from(bytes: &[u8]) -> LogConfig {
     let flags = bytes.first().copied().unwrap_or(0);
-    let interval = bytes.get(1).map_or(DEFAULT_INTERVAL, |&b| u32::from(b).max(1) * 16);
+    let interval = bytes
+        .get(1)
+        .map_or(DEFAULT_INTERVAL, |&b| u32::from(b).max(1) * 16);
     LogConfig {
         cleanup_policy_compact: flags & 1 != 0,
         message_timestamp_type: if flags & 2 != 0 {
@@ -144,15 +147,27 @@ fn check_read(log: &PartitionLog, offset: i64, strict: bool) {
     let mut previous_last = None;
     for range in &slice.ranges {
         let mut bytes = vec![0u8; usize::try_from(range.len).expect("a range fits memory")];
-        range.file.read_exact_at(&mut bytes, range.position).expect("a returned range is readable");
+        range
+            .file
+            .read_exact_at(&mut bytes, range.position)
+            .expect("a returned range is readable");
         total += range.len;
         let mut pos = 0usize;
         while strict && pos < bytes.len() {
             let h = parse_header(&bytes[pos..]).expect("a returned range holds whole batches");
             let len = usize::try_from(h.total_bytes()).expect("batch size fits");
-            assert!(len > 0 && pos + len <= bytes.len(), "a returned range cuts a batch");
-            assert!(h.last_offset() < end, "a batch past the log end was returned");
-            assert!(h.last_offset() >= start.min(offset), "a batch below the start was returned");
+            assert!(
+                len > 0 && pos + len <= bytes.len(),
+                "a returned range cuts a batch"
+            );
+            assert!(
+                h.last_offset() < end,
+                "a batch past the log end was returned"
+            );
+            assert!(
+                h.last_offset() >= start.min(offset),
+                "a batch below the start was returned"
+            );
             if let Some(p) = previous_last {
                 assert!(h.base_offset > p, "batches out of offset order");
             }
@@ -160,7 +175,10 @@ fn check_read(log: &PartitionLog, offset: i64, strict: bool) {
             pos += len;
         }
     }
-    assert_eq!(total, slice.total_bytes, "read total disagrees with its ranges");
+    assert_eq!(
+        total, slice.total_bytes,
+        "read total disagrees with its ranges"
+    );
 }
 
 /// Every read-side call a broker makes on a partition.
@@ -168,16 +186,25 @@ fn read_everything(log: &PartitionLog, strict: bool) {
     let (start, end) = (log.log_start_offset(), log.log_end_offset());
     assert!(start <= end, "log start {start} past log end {end}");
     let lso = log.last_stable_offset();
-    assert!((start..=end).contains(&lso), "last stable offset {lso} outside [{start}, {end}]");
+    assert!(
+        (start..=end).contains(&lso),
+        "last stable offset {lso} outside [{start}, {end}]"
+    );
     for offset in (start..end).take(64) {
         check_read(log, offset, strict);
         let _ = log.offset_index_lookup(offset);
     }
     check_read(log, end, strict);
-    assert!(log.read(end.saturating_add(1), 1024, true).is_err(), "a read past the end");
+    assert!(
+        log.read(end.saturating_add(1), 1024, true).is_err(),
+        "a read past the end"
+    );
     for ts in [i64::MIN, -1, 0, NOW_MS - 1_000_000, NOW_MS, i64::MAX] {
         if let Ok(Some((offset, _))) = log.offset_for_timestamp(ts) {
-            assert!(!strict || (start..end).contains(&offset), "timestamp lookup found {offset} outside the log");
+            assert!(
+                !strict || (start..end).contains(&offset),
+                "timestamp lookup found {offset} outside the log"
+            );
         }
         let _ = log.time_index_lookup(ts);
     }
@@ -207,7 +234,9 @@ pub fn log_recovery(data: &[u8]) {
     std::fs::create_dir_all(&dir).expect("scratch dir is writable");
     let entries = files(data);
     let config = write_dir(&dir, &entries);
-    let strict = !entries.iter().any(|f| (f.kind & !FIX_CRCS) % KINDS == KIND_RECOVERY_POINT);
+    let strict = !entries
+        .iter()
+        .any(|f| (f.kind & !FIX_CRCS) % KINDS == KIND_RECOVERY_POINT);
     let _ = read_marker(&dir);
     let Ok(mut log) = PartitionLog::open(&dir, config.clone()) else {
         return;

@@ -17,7 +17,8 @@ use std::path::Path;
 use uuid::Uuid;
 
 use crate::replica::dirs::{
-    has_partition_dirs, prepare_dir, read_marker, sweep, Marker, DELETE_SUFFIX, PARTITION_METADATA_FILE,
+    has_partition_dirs, prepare_dir, read_marker, sweep, Marker, DELETE_SUFFIX,
+    PARTITION_METADATA_FILE,
 };
 
 use super::scratch::Scratch;
@@ -44,8 +45,12 @@ pub fn partition_marker(data: &[u8]) {
     let Some((&flags, contents)) = data.split_first() else {
         return;
     };
-    let (with_data, known, same_id, with_deleted) =
-        (flags & 1 != 0, flags & 2 != 0, flags & 4 != 0, flags & 8 != 0);
+    let (with_data, known, same_id, with_deleted) = (
+        flags & 1 != 0,
+        flags & 2 != 0,
+        flags & 4 != 0,
+        flags & 8 != 0,
+    );
     let scratch = Scratch::new("marker");
     let data_dir = scratch.path();
     let dir = data_dir.join("t-0");
@@ -70,11 +75,22 @@ pub fn partition_marker(data: &[u8]) {
 
     let copies = usize::from(with_data);
     let swept = sweep(data_dir, |id| known && Some(*id) == named);
-    assert!(!deleted.exists(), "the sweep finishes deletions in progress");
-    assert_eq!(segment_copies(data_dir), copies, "the sweep deleted or copied segment data");
+    assert!(
+        !deleted.exists(),
+        "the sweep finishes deletions in progress"
+    );
+    assert_eq!(
+        segment_copies(data_dir),
+        copies,
+        "the sweep deleted or copied segment data"
+    );
     if swept.is_ok() {
         let moved = named.is_some() && !known;
-        assert_eq!(dir.exists(), !moved, "sweep: only an unknown topic's directory moves aside");
+        assert_eq!(
+            dir.exists(),
+            !moved,
+            "sweep: only an unknown topic's directory moves aside"
+        );
     }
 
     let topic = match named {
@@ -82,8 +98,16 @@ pub fn partition_marker(data: &[u8]) {
         _ => OTHER_ID,
     };
     match prepare_dir(data_dir, &dir, topic) {
-        Ok(()) => assert_eq!(read_marker(&dir), Marker::Topic(topic), "prepared for {topic}"),
+        Ok(()) => assert_eq!(
+            read_marker(&dir),
+            Marker::Topic(topic),
+            "prepared for {topic}"
+        ),
         Err(_) => assert!(dir.exists(), "a refused directory stays where it is"),
     }
-    assert_eq!(segment_copies(data_dir), copies, "prepare deleted or copied segment data");
+    assert_eq!(
+        segment_copies(data_dir),
+        copies,
+        "prepare deleted or copied segment data"
+    );
 }

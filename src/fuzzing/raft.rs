@@ -47,7 +47,10 @@ fn fix_record_crcs(log: &mut [u8]) {
     let mut pos = 0;
     while pos + RECORD_HEADER <= log.len() {
         let len = u32::from_le_bytes([log[pos], log[pos + 1], log[pos + 2], log[pos + 3]]) as usize;
-        let Some(end) = (pos + RECORD_HEADER).checked_add(len).filter(|&e| e <= log.len()) else {
+        let Some(end) = (pos + RECORD_HEADER)
+            .checked_add(len)
+            .filter(|&e| e <= log.len())
+        else {
             return;
         };
         let crc = crc32c::crc32c(&log[pos + RECORD_HEADER..end]);
@@ -58,20 +61,45 @@ fn fix_record_crcs(log: &mut [u8]) {
 
 /// Every entry of an opened log, with its invariants checked.
 async fn read_back(store: &mut LogStore) -> Vec<LogEntry> {
-    let state = store.get_log_state().await.expect("log state of an open log");
-    let entries = store.try_get_log_entries(..).await.expect("entries of an open log");
+    let state = store
+        .get_log_state()
+        .await
+        .expect("log state of an open log");
+    let entries = store
+        .try_get_log_entries(..)
+        .await
+        .expect("entries of an open log");
     let purged = state.last_purged_log_id.map(|l| l.index);
     for pair in entries.windows(2) {
-        assert!(pair[0].log_id.index < pair[1].log_id.index, "entries out of order");
+        assert!(
+            pair[0].log_id.index < pair[1].log_id.index,
+            "entries out of order"
+        );
     }
     if let (Some(first), Some(p)) = (entries.first(), purged) {
-        assert!(first.log_id.index > p, "an entry at or below the purge marker survived");
+        assert!(
+            first.log_id.index > p,
+            "an entry at or below the purge marker survived"
+        );
     }
-    let last = entries.last().map(|e| e.log_id).or(state.last_purged_log_id);
-    assert_eq!(state.last_log_id, last, "last log id disagrees with the entries");
+    let last = entries
+        .last()
+        .map(|e| e.log_id)
+        .or(state.last_purged_log_id);
+    assert_eq!(
+        state.last_log_id, last,
+        "last log id disagrees with the entries"
+    );
     let _ = store.read_vote().await.expect("vote of an open log");
-    if let Some(c) = store.read_committed().await.expect("committed of an open log") {
-        assert!(last.is_some_and(|l| c.index <= l.index), "committed index past the log");
+    if let Some(c) = store
+        .read_committed()
+        .await
+        .expect("committed of an open log")
+    {
+        assert!(
+            last.is_some_and(|l| c.index <= l.index),
+            "committed index past the log"
+        );
     }
     entries
 }
@@ -102,7 +130,10 @@ pub fn raft_log(data: &[u8]) {
         };
         let (applied, _) = sm.applied_state().await.expect("applied state");
         let from = applied.map_or(0, |a| a.index + 1);
-        let replay: Vec<LogEntry> = entries.into_iter().filter(|e| e.log_id.index >= from).collect();
+        let replay: Vec<LogEntry> = entries
+            .into_iter()
+            .filter(|e| e.log_id.index >= from)
+            .collect();
         let count = replay.len();
         let results = sm.apply(replay).await.expect("apply never fails");
         assert_eq!(results.len(), count, "one result per applied entry");

@@ -6,9 +6,9 @@
 //! (attributes, counts, the compressed body) is the fuzzer's.
 
 use crate::record::{
-    batch_records, parse_header, recompress_batch, validate_batches, Compression, ATTRIBUTES_OFFSET,
-    BATCH_HEADER_BYTES, BATCH_LENGTH_OFFSET, CRC_OFFSET, LOG_OVERHEAD_BYTES, MAGIC_OFFSET,
-    RECORD_BATCH_MAGIC,
+    batch_records, parse_header, recompress_batch, validate_batches, Compression,
+    ATTRIBUTES_OFFSET, BATCH_HEADER_BYTES, BATCH_LENGTH_OFFSET, CRC_OFFSET, LOG_OVERHEAD_BYTES,
+    MAGIC_OFFSET, RECORD_BATCH_MAGIC,
 };
 
 const CODECS: [Compression; 5] = [
@@ -67,16 +67,32 @@ pub fn recompress(data: &[u8]) {
         assert_eq!(headers[0].compression(), target);
         let h = original_header.expect("a re-encoded batch had a header");
         assert_eq!(headers[0].records_count, h.records_count);
-        assert_eq!(headers[0].attributes & !0x07, h.attributes & !0x07, "non-codec attributes kept");
-        assert_eq!(fixed_header_fields(&out), fixed_header_fields(&batch), "{target:?}: header changed");
+        assert_eq!(
+            headers[0].attributes & !0x07,
+            h.attributes & !0x07,
+            "non-codec attributes kept"
+        );
+        assert_eq!(
+            fixed_header_fields(&out),
+            fixed_header_fields(&batch),
+            "{target:?}: header changed"
+        );
         let body = batch_records(&out).expect("a re-encoded batch decodes").1;
-        let original = original_body.as_deref().expect("a re-encoded batch was decodable");
-        assert!(body.as_ref() == original, "{target:?}: records section changed");
+        let original = original_body
+            .as_deref()
+            .expect("a re-encoded batch was decodable");
+        assert!(
+            body.as_ref() == original,
+            "{target:?}: records section changed"
+        );
         // And back to the producer's codec gives the same records again.
         if let Ok(back_codec) = h.try_compression() {
             if let Ok(Some(back)) = recompress_batch(&out, back_codec) {
                 let again = batch_records(&back).expect("decodes").1;
-                assert!(again.as_ref() == original, "{target:?} -> {back_codec:?}: round trip changed records");
+                assert!(
+                    again.as_ref() == original,
+                    "{target:?} -> {back_codec:?}: round trip changed records"
+                );
             }
         }
     }

@@ -19,7 +19,11 @@ pub(crate) struct Scratch {
 impl Scratch {
     pub(crate) fn new(what: &str) -> Scratch {
         let shm = Path::new("/dev/shm");
-        let root = if shm.is_dir() { shm.to_path_buf() } else { std::env::temp_dir() };
+        let root = if shm.is_dir() {
+            shm.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        };
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let path = root.join(format!("gregor-fuzz-{what}-{}-{n}", std::process::id()));
         // A leftover of an earlier process with the same pid.

@@ -86,13 +86,23 @@ fn batch(codec: Compression, keys: &[&[u8]], params: BatchParams) -> Vec<u8> {
             },
         })
         .collect();
-    build_batch(&records, BatchParams { compression: codec, ..params }).expect("seed batch builds")
+    build_batch(
+        &records,
+        BatchParams {
+            compression: codec,
+            ..params
+        },
+    )
+    .expect("seed batch builds")
 }
 
 pub(crate) fn recompress() -> Seeds {
     let mut out = Vec::new();
     for codec in CODECS {
-        out.push((format!("{codec:?}"), batch(codec, &[b"a", b"b", b"c"], BatchParams::default())));
+        out.push((
+            format!("{codec:?}"),
+            batch(codec, &[b"a", b"b", b"c"], BatchParams::default()),
+        ));
     }
     let txn = BatchParams {
         producer_id: 7,
@@ -102,8 +112,14 @@ pub(crate) fn recompress() -> Seeds {
         ..Default::default()
     };
     out.push(("txn-lz4".into(), batch(Compression::Lz4, &[b"a"], txn)));
-    let control = BatchParams { is_control: true, ..txn };
-    out.push(("control".into(), batch(Compression::None, &[b"\0\0\0\x01"], control)));
+    let control = BatchParams {
+        is_control: true,
+        ..txn
+    };
+    out.push((
+        "control".into(),
+        batch(Compression::None, &[b"\0\0\0\x01"], control),
+    ));
     out
 }
 
@@ -121,7 +137,9 @@ fn noise(seed: u64, len: usize) -> Vec<u8> {
 }
 
 pub(crate) fn cleaner() -> Seeds {
-    let mut out: Seeds = (1..=6).map(|s| (format!("noise-{s}"), noise(s, 64 * s as usize))).collect();
+    let mut out: Seeds = (1..=6)
+        .map(|s| (format!("noise-{s}"), noise(s, 64 * s as usize)))
+        .collect();
     // Appends of repeating keys, a roll, a transaction aborted, a clean.
     let program: Vec<u8> = [
         vec![0x00, 0x01, 0, 0],
@@ -148,7 +166,10 @@ pub(crate) fn partition_marker() -> Seeds {
         out.push((format!("good-{flags}"), b));
     }
     out.push(("empty-with-data".into(), vec![1]));
-    out.push(("garbage".into(), b"\x03version: 1\ntopic_id: nope\n".to_vec()));
+    out.push((
+        "garbage".into(),
+        b"\x03version: 1\ntopic_id: nope\n".to_vec(),
+    ));
     out
 }
 
@@ -164,7 +185,11 @@ fn pack_dir(dir: &Path, extra: &[FileEntry<'_>], fix: bool) -> Vec<u8> {
         .iter()
         .filter_map(|n| {
             let (kind, base) = kind_of(n)?;
-            let kind = if fix && kind == KIND_LOG { kind | FIX_CRCS } else { kind };
+            let kind = if fix && kind == KIND_LOG {
+                kind | FIX_CRCS
+            } else {
+                kind
+            };
             Some((kind, base, std::fs::read(dir.join(n)).ok()?))
         })
         .collect();
@@ -179,7 +204,11 @@ fn pack_dir(dir: &Path, extra: &[FileEntry<'_>], fix: bool) -> Vec<u8> {
 
 pub(crate) fn log_recovery() -> Seeds {
     let mut out = Vec::new();
-    for (name, compact, close) in [("closed", false, true), ("crashed", false, false), ("compacted", true, true)] {
+    for (name, compact, close) in [
+        ("closed", false, true),
+        ("crashed", false, false),
+        ("compacted", true, true),
+    ] {
         let scratch = Scratch::new("seed-log");
         let dir = scratch.path().join("t-0");
         let config = LogConfig {
@@ -201,11 +230,17 @@ pub(crate) fn log_recovery() -> Seeds {
         for i in 0..8u8 {
             let codec = CODECS[usize::from(i) % CODECS.len()];
             let keys: [&[u8]; 3] = [b"a", b"b", &[b'k', i]];
-            log.append(&batch(codec, &keys, BatchParams::default()), i32::from(i / 3), NOW_MS)
-                .expect("seed append");
+            log.append(
+                &batch(codec, &keys, BatchParams::default()),
+                i32::from(i / 3),
+                NOW_MS,
+            )
+            .expect("seed append");
         }
-        log.append(&batch(Compression::None, &[b"t"], txn), 3, NOW_MS).expect("seed txn");
-        log.append_marker(9, 0, false, 0, 3, NOW_MS).expect("seed abort");
+        log.append(&batch(Compression::None, &[b"t"], txn), 3, NOW_MS)
+            .expect("seed txn");
+        log.append_marker(9, 0, false, 0, 3, NOW_MS)
+            .expect("seed abort");
         log.delete_records_before(2).expect("seed delete records");
         if compact {
             for _ in 0..8 {
@@ -220,7 +255,11 @@ pub(crate) fn log_recovery() -> Seeds {
             drop(log);
         }
         let flags = [u8::from(compact)];
-        let config = [FileEntry { kind: KIND_CONFIG, param: 0, bytes: &flags }];
+        let config = [FileEntry {
+            kind: KIND_CONFIG,
+            param: 0,
+            bytes: &flags,
+        }];
         out.push((name.to_string(), pack_dir(&dir, &config, false)));
         out.push((format!("{name}-fixcrc"), pack_dir(&dir, &config, true)));
     }
@@ -230,9 +269,16 @@ pub(crate) fn log_recovery() -> Seeds {
 pub(crate) async fn raft_log() -> Seeds {
     let scratch = Scratch::new("seed-raft");
     let dir = scratch.path();
-    let store = MetadataStore::open(dir, 1, Some("seed-cluster".into())).await.expect("seed quorum opens");
+    let store = MetadataStore::open(dir, 1, Some("seed-cluster".into()))
+        .await
+        .expect("seed quorum opens");
     let commands = [
-        MetadataCommand::RegisterBroker { node_id: 1, host: "localhost".into(), port: 9092, rack: None },
+        MetadataCommand::RegisterBroker {
+            node_id: 1,
+            host: "localhost".into(),
+            port: 9092,
+            rack: None,
+        },
         MetadataCommand::CreateTopic {
             name: "t".into(),
             topic_id: uuid::Uuid::from_u128(1),
@@ -247,14 +293,19 @@ pub(crate) async fn raft_log() -> Seeds {
             replication_factor: 1,
             configs: BTreeMap::new(),
         },
-        MetadataCommand::DeleteTopic { topic_id: uuid::Uuid::from_u128(2) },
+        MetadataCommand::DeleteTopic {
+            topic_id: uuid::Uuid::from_u128(2),
+        },
     ];
     let mut out = Vec::new();
     let mut snapshot_taken = false;
     for (i, command) in commands.into_iter().enumerate() {
         store.propose(command).await.expect("seed proposal");
         if i == 1 && !snapshot_taken {
-            store.snapshot_now(Duration::from_secs(10)).await.expect("seed snapshot");
+            store
+                .snapshot_now(Duration::from_secs(10))
+                .await
+                .expect("seed snapshot");
             snapshot_taken = true;
         }
     }
@@ -268,11 +319,16 @@ pub(crate) async fn raft_log() -> Seeds {
     for fix in [0u8, 1] {
         let entries: Vec<FileEntry<'_>> = contents
             .iter()
-            .map(|(kind, bytes)| FileEntry { kind: *kind, param: fix, bytes })
+            .map(|(kind, bytes)| FileEntry {
+                kind: *kind,
+                param: fix,
+                bytes,
+            })
             .collect();
         out.push((format!("quorum-fix{fix}"), pack_files(&entries)));
         // The log alone (no snapshot): replay from the start.
-        let log_only: Vec<FileEntry<'_>> = entries.iter().copied().filter(|e| e.kind == 0).collect();
+        let log_only: Vec<FileEntry<'_>> =
+            entries.iter().copied().filter(|e| e.kind == 0).collect();
         out.push((format!("log-only-fix{fix}"), pack_files(&log_only)));
     }
     out
@@ -292,50 +348,119 @@ fn empty_request(key: ApiKey) -> Option<RequestKind> {
             }
         };
     }
-    kinds!(ApiVersions, Metadata, Produce, Fetch, ListOffsets, CreateTopics, DeleteTopics,
-        DescribeCluster, DescribeConfigs, AlterConfigs, IncrementalAlterConfigs, CreatePartitions,
-        DeleteRecords, DescribeLogDirs, OffsetForLeaderEpoch, ElectLeaders, DescribeTopicPartitions,
-        FindCoordinator, OffsetCommit, OffsetFetch, JoinGroup, Heartbeat, LeaveGroup, SyncGroup,
-        DescribeGroups, ListGroups, DeleteGroups, OffsetDelete, InitProducerId, AddPartitionsToTxn,
-        AddOffsetsToTxn, EndTxn, TxnOffsetCommit, DescribeProducers, DescribeTransactions,
-        ListTransactions, ConsumerGroupHeartbeat, ConsumerGroupDescribe)
+    kinds!(
+        ApiVersions,
+        Metadata,
+        Produce,
+        Fetch,
+        ListOffsets,
+        CreateTopics,
+        DeleteTopics,
+        DescribeCluster,
+        DescribeConfigs,
+        AlterConfigs,
+        IncrementalAlterConfigs,
+        CreatePartitions,
+        DeleteRecords,
+        DescribeLogDirs,
+        OffsetForLeaderEpoch,
+        ElectLeaders,
+        DescribeTopicPartitions,
+        FindCoordinator,
+        OffsetCommit,
+        OffsetFetch,
+        JoinGroup,
+        Heartbeat,
+        LeaveGroup,
+        SyncGroup,
+        DescribeGroups,
+        ListGroups,
+        DeleteGroups,
+        OffsetDelete,
+        InitProducerId,
+        AddPartitionsToTxn,
+        AddOffsetsToTxn,
+        EndTxn,
+        TxnOffsetCommit,
+        DescribeProducers,
+        DescribeTransactions,
+        ListTransactions,
+        ConsumerGroupHeartbeat,
+        ConsumerGroupDescribe
+    )
 }
 
 /// Requests with content: a produce to `t`, a fetch and lookups of it.
 fn content_request(key: ApiKey) -> Option<RequestKind> {
     let t = || TopicName(name("t"));
     Some(match key {
-        ApiKey::Metadata => RequestKind::Metadata(
-            MetadataRequest::default()
-                .with_topics(Some(vec![metadata_request::MetadataRequestTopic::default().with_name(Some(t()))])),
-        ),
+        ApiKey::Metadata => {
+            RequestKind::Metadata(MetadataRequest::default().with_topics(Some(vec![
+                metadata_request::MetadataRequestTopic::default().with_name(Some(t())),
+            ])))
+        }
         ApiKey::Produce => {
-            let records = Bytes::from(batch(Compression::None, &[b"a", b"b"], BatchParams::default()));
-            let partition = produce_request::PartitionProduceData::default().with_index(0).with_records(Some(records));
-            let topic = produce_request::TopicProduceData::default().with_name(t()).with_partition_data(vec![partition]);
-            RequestKind::Produce(ProduceRequest::default().with_acks(-1).with_timeout_ms(1000).with_topic_data(vec![topic]))
+            let records = Bytes::from(batch(
+                Compression::None,
+                &[b"a", b"b"],
+                BatchParams::default(),
+            ));
+            let partition = produce_request::PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(records));
+            let topic = produce_request::TopicProduceData::default()
+                .with_name(t())
+                .with_partition_data(vec![partition]);
+            RequestKind::Produce(
+                ProduceRequest::default()
+                    .with_acks(-1)
+                    .with_timeout_ms(1000)
+                    .with_topic_data(vec![topic]),
+            )
         }
         ApiKey::Fetch => {
-            let partition = fetch_request::FetchPartition::default().with_partition(0).with_partition_max_bytes(1 << 20);
-            let topic = fetch_request::FetchTopic::default().with_topic(t()).with_partitions(vec![partition]);
+            let partition = fetch_request::FetchPartition::default()
+                .with_partition(0)
+                .with_partition_max_bytes(1 << 20);
+            let topic = fetch_request::FetchTopic::default()
+                .with_topic(t())
+                .with_partitions(vec![partition]);
             RequestKind::Fetch(
-                FetchRequest::default().with_max_wait_ms(10).with_max_bytes(1 << 20).with_replica_id(BrokerId(-1)).with_topics(vec![topic]),
+                FetchRequest::default()
+                    .with_max_wait_ms(10)
+                    .with_max_bytes(1 << 20)
+                    .with_replica_id(BrokerId(-1))
+                    .with_topics(vec![topic]),
             )
         }
         ApiKey::ListOffsets => {
-            let partition = list_offsets_request::ListOffsetsPartition::default().with_partition_index(0).with_timestamp(-1);
-            let topic = list_offsets_request::ListOffsetsTopic::default().with_name(t()).with_partitions(vec![partition]);
-            RequestKind::ListOffsets(ListOffsetsRequest::default().with_replica_id(BrokerId(-1)).with_topics(vec![topic]))
+            let partition = list_offsets_request::ListOffsetsPartition::default()
+                .with_partition_index(0)
+                .with_timestamp(-1);
+            let topic = list_offsets_request::ListOffsetsTopic::default()
+                .with_name(t())
+                .with_partitions(vec![partition]);
+            RequestKind::ListOffsets(
+                ListOffsetsRequest::default()
+                    .with_replica_id(BrokerId(-1))
+                    .with_topics(vec![topic]),
+            )
         }
         ApiKey::CreateTopics => {
             let topic = create_topics_request::CreatableTopic::default()
                 .with_name(TopicName(name("n")))
                 .with_num_partitions(1)
                 .with_replication_factor(1);
-            RequestKind::CreateTopics(CreateTopicsRequest::default().with_topics(vec![topic]).with_timeout_ms(1000))
+            RequestKind::CreateTopics(
+                CreateTopicsRequest::default()
+                    .with_topics(vec![topic])
+                    .with_timeout_ms(1000),
+            )
         }
         ApiKey::FindCoordinator => RequestKind::FindCoordinator(
-            FindCoordinatorRequest::default().with_key(name("g")).with_coordinator_keys(vec![name("g")]),
+            FindCoordinatorRequest::default()
+                .with_key(name("g"))
+                .with_coordinator_keys(vec![name("g")]),
         ),
         ApiKey::JoinGroup => RequestKind::JoinGroup(
             JoinGroupRequest::default()
@@ -343,11 +468,15 @@ fn content_request(key: ApiKey) -> Option<RequestKind> {
                 .with_session_timeout_ms(10_000)
                 .with_rebalance_timeout_ms(100)
                 .with_protocol_type(name("consumer"))
-                .with_protocols(vec![join_group_request::JoinGroupRequestProtocol::default().with_name(name("range"))]),
+                .with_protocols(vec![join_group_request::JoinGroupRequestProtocol::default(
+                )
+                .with_name(name("range"))]),
         ),
-        ApiKey::InitProducerId => {
-            RequestKind::InitProducerId(InitProducerIdRequest::default().with_transaction_timeout_ms(60_000).with_producer_id(ProducerId(-1)))
-        }
+        ApiKey::InitProducerId => RequestKind::InitProducerId(
+            InitProducerIdRequest::default()
+                .with_transaction_timeout_ms(60_000)
+                .with_producer_id(ProducerId(-1)),
+        ),
         _ => return None,
     })
 }
@@ -360,7 +489,9 @@ fn frame(body: &RequestKind, key: ApiKey, version: i16, correlation: i32) -> Opt
         .with_correlation_id(correlation)
         .with_client_id(Some(name("fuzz-seed")));
     let mut buf = BytesMut::new();
-    header.encode(&mut buf, key.request_header_version(version)).ok()?;
+    header
+        .encode(&mut buf, key.request_header_version(version))
+        .ok()?;
     body.encode(&mut buf, version).ok()?;
     let mut out = BytesMut::with_capacity(buf.len() + 4);
     out.put_i32(i32::try_from(buf.len()).ok()?);
@@ -376,7 +507,10 @@ pub(crate) fn request_handlers() -> Seeds {
             if i == 1 && spec.min_version == spec.max_version {
                 continue;
             }
-            for (what, body) in [("empty", empty_request(spec.key)), ("content", content_request(spec.key))] {
+            for (what, body) in [
+                ("empty", empty_request(spec.key)),
+                ("content", content_request(spec.key)),
+            ] {
                 if let Some(bytes) = body.and_then(|b| frame(&b, spec.key, version, 7)) {
                     out.push((format!("{:?}-v{version}-{what}", spec.key), bytes));
                 }
@@ -384,14 +518,19 @@ pub(crate) fn request_handlers() -> Seeds {
         }
     }
     // A conversation: create a topic, produce to it, fetch it back.
-    let conversation: Vec<u8> = [ApiKey::CreateTopics, ApiKey::Produce, ApiKey::Fetch, ApiKey::ListOffsets]
-        .iter()
-        .filter_map(|&k| {
-            let spec = crate::handler::spec_for(k)?;
-            frame(&content_request(k)?, k, spec.max_version.min(12), 1)
-        })
-        .collect::<Vec<_>>()
-        .concat();
+    let conversation: Vec<u8> = [
+        ApiKey::CreateTopics,
+        ApiKey::Produce,
+        ApiKey::Fetch,
+        ApiKey::ListOffsets,
+    ]
+    .iter()
+    .filter_map(|&k| {
+        let spec = crate::handler::spec_for(k)?;
+        frame(&content_request(k)?, k, spec.max_version.min(12), 1)
+    })
+    .collect::<Vec<_>>()
+    .concat();
     out.push(("conversation".into(), conversation));
     out
 }

@@ -31,7 +31,9 @@ fn file_and_record_targets_accept_their_seeds() {
 #[test]
 fn raft_seeds_come_from_a_real_quorum_and_open() {
     // raft_log drives its own runtime, so the quorum's is gone first.
-    let seeds = tokio::runtime::Runtime::new().unwrap().block_on(seeds::raft_log());
+    let seeds = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(seeds::raft_log());
     assert!(!seeds.is_empty());
     for (_, s) in seeds {
         super::raft_log(&s);

@@ -102,7 +102,9 @@ fn load_trusted(seg: &mut Segment) -> Result<(), LogError> {
         // segment's end below its base (and the log end below its start).
         let consistent = h.base_offset >= seg.t.next_offset
             && h.last_offset_delta >= 0
-            && h.last_offset() - seg.base_offset <= i64::from(u32::MAX)
+            && h.last_offset()
+                .checked_sub(seg.base_offset)
+                .is_some_and(|rel| rel <= i64::from(u32::MAX))
             && (pos != start || expect.is_none_or(|o| o == h.base_offset));
         if !consistent {
             return Err(io::Error::other("batch offsets disagree with the index").into());
@@ -150,7 +152,13 @@ pub(crate) fn recover_segment(seg: &mut Segment, interval: u32) -> Result<u64, L
             problem = Some("torn batch");
             break;
         }
-        let rel_ok = h.last_offset() - base <= i64::from(u32::MAX);
+        // Checked: on damaged data base_offset can be anything, and the
+        // difference of two arbitrary i64s overflows (found by the
+        // log_recovery fuzz target).
+        let rel_ok = h
+            .last_offset()
+            .checked_sub(base)
+            .is_some_and(|rel| rel <= i64::from(u32::MAX));
         if h.base_offset < t.next_offset
             || h.last_offset_delta < 0
             || h.records_count < 0

@@ -1212,7 +1212,8 @@ fn a_trusted_batch_with_a_negative_offset_delta_is_rescanned_not_a_panic() {
     let last = data.len() - simple_batch(3, 1020).len();
     // last_offset_delta is at byte 23 of a batch.
     let f = fs::OpenOptions::new().write(true).open(&path).unwrap();
-    f.write_all_at(&(-100i32).to_be_bytes(), (last + 23) as u64).unwrap();
+    f.write_all_at(&(-100i32).to_be_bytes(), (last + 23) as u64)
+        .unwrap();
     // An empty time index passes its own check whatever the segment's end.
     fs::write(seg_path(dir.path(), 0, ".timeindex"), b"").unwrap();
     let log = PartitionLog::open(dir.path(), cfg()).unwrap();
