@@ -95,7 +95,7 @@ for t in "${TARGETS[@]}"; do
         seeds=("$HERE/corpus/$t")
     fi
     "${FUZZ[@]}" run --sanitizer "$SANITIZER" --target-dir "$TARGET_DIR" "$t" "$work" "${seeds[@]}" -- \
-        -max_total_time="$SECONDS_PER_TARGET" -timeout=30 -rss_limit_mb=2048 -max_len=8192 \
+        -seed="${FUZZ_SEED:-1}" -max_total_time="$SECONDS_PER_TARGET" -timeout=30 -rss_limit_mb=2048 -max_len=8192 \
         -artifact_prefix="$artifacts/" -print_final_stats=1 >"$out" 2>&1
     rc=$?
     set -e
