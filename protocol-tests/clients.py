@@ -286,6 +286,11 @@ CODEC_IDS = {"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
 
 def stored_codecs(addr, topic, partition=0):
     """Compression id of each batch the broker serves from the start of a partition (raw Fetch v4), in order."""
+    return [codec for codec, _ in stored_codec_records(addr, topic, partition)]
+
+
+def stored_codec_records(addr, topic, partition=0):
+    """(compression id, record count) of each batch served from the start of a partition, in order."""
     import helpers
     s = helpers.connect(addr)
     try:
@@ -293,7 +298,7 @@ def stored_codecs(addr, topic, partition=0):
     finally:
         s.close()
     assert part.error_code == 0, "raw fetch of %s-%d: error %d" % (topic, partition, part.error_code)
-    return [b.attributes & 7 for b in helpers.parse_batches(part.records or b"")]
+    return [(b.attributes & 7, b.records_count) for b in helpers.parse_batches(part.records or b"")]
 
 
 PRODUCERS = {

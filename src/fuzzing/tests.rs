@@ -48,3 +48,33 @@ async fn handler_seeds_are_answered() {
     }
     fixture.close().await;
 }
+
+/// Every input a fuzz target ever crashed on (`fuzz/corpus/<target>/crash-*`)
+/// is replayed here too, so a regression fails `cargo test` and not only a
+/// fuzz run.
+#[test]
+fn past_crashes_stay_fixed() {
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    let mut replayed = 0;
+    for (target, run) in [
+        ("log_recovery", super::log_recovery as fn(&[u8])),
+        ("raft_log", super::raft_log),
+        ("recompress", super::recompress),
+        ("cleaner", super::cleaner),
+        ("partition_marker", super::partition_marker),
+    ] {
+        let Ok(entries) = std::fs::read_dir(corpus.join(target)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with("crash-") {
+                run(&std::fs::read(entry.path()).unwrap());
+                replayed += 1;
+            }
+        }
+    }
+    assert!(
+        replayed >= 3,
+        "the committed crash inputs were found: {replayed}"
+    );
+}

@@ -152,8 +152,14 @@ impl PartitionLog {
             while pos < seg.size() {
                 let h = seg.header_at(pos)?;
                 if h.max_timestamp >= timestamp_ms && h.last_offset() >= self.log_start_offset {
+                    // A record whose offset lies outside its batch's range is
+                    // damage (stored batches are only CRC-checked on recovery):
+                    // never an answer (found by the log_recovery fuzz target).
+                    let (first, last) = (h.base_offset, h.last_offset());
                     let hit = self.first_record_matching(seg, pos, &h, |offset, ts| {
-                        offset >= self.log_start_offset && ts >= timestamp_ms
+                        offset >= self.log_start_offset
+                            && (first..=last).contains(&offset)
+                            && ts >= timestamp_ms
                     })?;
                     if hit.is_some() {
                         return Ok(hit);
@@ -182,7 +188,10 @@ impl PartitionLog {
         while pos < seg.size() {
             let h = seg.header_at(pos)?;
             if h.max_timestamp == target {
-                if let Some(hit) = self.first_record_matching(seg, pos, &h, |_, ts| ts == target)? {
+                let (first, last) = (h.base_offset, h.last_offset());
+                let matches =
+                    |offset: i64, ts: i64| ts == target && (first..=last).contains(&offset);
+                if let Some(hit) = self.first_record_matching(seg, pos, &h, matches)? {
                     return Ok(Some(hit));
                 }
                 // The producer's max_timestamp overstates its records; report the batch.
