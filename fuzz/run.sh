@@ -85,7 +85,11 @@ failed=()
 summary=()
 for t in "${TARGETS[@]}"; do
     log "$t for ${SECONDS_PER_TARGET}s"
+    # A fresh work corpus each run, grown from the committed seeds only: a run
+    # on this commit explores the same way wherever it runs, instead of
+    # resuming from whatever earlier runs on this machine left behind.
     work="$TARGET_DIR/corpus/$t"
+    rm -rf "$work"
     artifacts="$HERE/artifacts/$t"
     mkdir -p "$work" "$artifacts"
     out="$TARGET_DIR/fuzz-$t.log"
