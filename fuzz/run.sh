@@ -104,13 +104,13 @@ for t in "${TARGETS[@]}"; do
     rc=$?
     set -e
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out" | tail -1 || true)
-    cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$out" | tail -1 || true)
+    cov=$(grep -aoE 'cov: [0-9]+ ft: [0-9]+' "$out" | tail -1 || true)
     line="$t: exit $rc, ${execs:-?} executions, ${cov:-no coverage line}"
     summary+=("$line")
     echo "$line"
     if [ "$rc" != "0" ]; then
         failed+=("$t")
-        grep -E 'panicked|ERROR:|SUMMARY|Test unit written' "$out" | head -20 || true
+        grep -aE 'panicked|ERROR:|SUMMARY|Test unit written' "$out" | head -20 || true
         tail -40 "$out"
     fi
 done
