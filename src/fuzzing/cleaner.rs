@@ -32,13 +32,7 @@ const KEYS: u8 = 6;
 const PRODUCERS: u8 = 2;
 const FIRST_PRODUCER_ID: i64 = 1000;
 const START_MS: i64 = 1_700_000_000_000;
-const CODECS: [Compression; 5] = [
-    Compression::None,
-    Compression::Gzip,
-    Compression::Snappy,
-    Compression::Lz4,
-    Compression::Zstd,
-];
+const CODECS: [Compression; 5] = Compression::ALL;
 
 type Key = Option<Vec<u8>>;
 type Value = Option<Vec<u8>>;

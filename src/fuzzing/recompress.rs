@@ -11,13 +11,7 @@ use crate::record::{
     MAGIC_OFFSET, RECORD_BATCH_MAGIC,
 };
 
-const CODECS: [Compression; 5] = [
-    Compression::None,
-    Compression::Gzip,
-    Compression::Snappy,
-    Compression::Lz4,
-    Compression::Zstd,
-];
+const CODECS: [Compression; 5] = Compression::ALL;
 
 /// Makes `batch` pass the framing and CRC checks (length = the bytes given,
 /// magic 2, CRC over them), leaving every other byte as it is.

@@ -26,13 +26,7 @@ use super::log_files::{kind_of, FIX_CRCS, KIND_CONFIG, KIND_LOG};
 use super::scratch::Scratch;
 
 const NOW_MS: i64 = 1_700_000_000_000;
-const CODECS: [Compression; 5] = [
-    Compression::None,
-    Compression::Gzip,
-    Compression::Snappy,
-    Compression::Lz4,
-    Compression::Zstd,
-];
+const CODECS: [Compression; 5] = Compression::ALL;
 
 /// Seeds of one target: (file name, bytes).
 pub type Seeds = Vec<(String, Vec<u8>)>;

@@ -31,6 +31,15 @@ pub enum Compression {
 }
 
 impl Compression {
+    /// Every codec, in id order (tests and fuzz harnesses iterate over them).
+    pub const ALL: [Compression; 5] = [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ];
+
     /// Maps the 3-bit attribute id; 5-7 are reserved and rejected.
     pub fn from_id(id: u8) -> Result<Compression, RecordError> {
         match id {

@@ -16,13 +16,7 @@ const INVALID_RECORD: i16 = 87;
 const CORRUPT_MESSAGE: i16 = 2;
 const INVALID_TIMESTAMP: i16 = 32;
 
-const CODECS: [Compression; 5] = [
-    Compression::None,
-    Compression::Gzip,
-    Compression::Snappy,
-    Compression::Lz4,
-    Compression::Zstd,
-];
+const CODECS: [Compression; 5] = Compression::ALL;
 
 /// Kafka 4.1's defaults on a CreateTime, delete-policy topic.
 fn rules() -> RecordRules {
