@@ -24,7 +24,8 @@ const SHUTDOWN_DRAIN_MS: u64 = 800;
 #[command(
     name = "gregor",
     version,
-    about = "A Kafka-wire-compatible message broker"
+    about = "A Kafka-wire-compatible message broker",
+    after_help = gregor::tools::help_text()
 )]
 struct Args {
     /// A server.properties-style file with Kafka property names.
@@ -44,76 +45,6 @@ struct Args {
     /// dir that is removed at shutdown (also set by GREGOR_EPHEMERAL=true).
     #[arg(long)]
     ephemeral: bool,
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-/// Tools built into the binary; without one, gregor runs the broker.
-#[derive(Debug, clap::Subcommand)]
-enum Command {
-    /// Exit 0 if the broker answers ApiVersions (for container healthchecks).
-    Health {
-        /// Default: the first listener of the KAFKA_* environment (as the broker
-        /// in the same container reads it), else localhost:9092.
-        #[arg(long)]
-        bootstrap_server: Option<String>,
-        #[arg(long, default_value_t = 5000)]
-        timeout_ms: u64,
-    },
-    /// Create, list, describe, alter or delete topics (kafka-topics.sh's flags).
-    Topics(gregor::tools::topics::TopicsArgs),
-    /// Produce stdin lines to a topic (kafka-console-producer.sh's flags).
-    ConsoleProducer(gregor::tools::console_producer::ProducerArgs),
-    /// Print a topic's records (kafka-console-consumer.sh's flags).
-    ConsoleConsumer(gregor::tools::console_consumer::ConsumerArgs),
-    /// List, describe, delete consumer groups and reset their offsets
-    /// (kafka-consumer-groups.sh's flags).
-    ConsumerGroups(gregor::tools::consumer_groups::ConsumerGroupsArgs),
-    /// Describe or alter topic and broker configs (kafka-configs.sh's flags).
-    Configs(gregor::tools::configs::ConfigsArgs),
-    /// Print each broker's API versions (kafka-broker-api-versions.sh).
-    BrokerApiVersions(gregor::tools::broker_api_versions::BrokerApiVersionsArgs),
-}
-
-/// Kafka's script names for the built-in tools: `kafka-topics.sh --list ...` runs
-/// `gregor topics --list ...` (the image installs them as links to the binary).
-fn tool_for_program_name() -> Option<&'static str> {
-    let arg0 = std::env::args_os().next()?;
-    let name = std::path::Path::new(&arg0)
-        .file_name()?
-        .to_str()?
-        .to_string();
-    gregor::tools::tool_for_script(&name)
-}
-
-/// Prints a tool's lines, or its error on stderr with exit status 1.
-fn finish(result: Result<Vec<String>, String>) -> ExitCode {
-    match result {
-        Ok(lines) => {
-            for l in lines {
-                println!("{l}");
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("Error: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// Runs a tool subcommand; None for the broker itself and `health`.
-fn run_tool(command: &Command) -> Option<ExitCode> {
-    use gregor::tools;
-    Some(match command {
-        Command::Topics(a) => finish(tools::topics::run(a)),
-        Command::ConsoleProducer(a) => finish(tools::console_producer::run(a).map(|()| vec![])),
-        Command::ConsoleConsumer(a) => finish(tools::console_consumer::run(a).map(|()| vec![])),
-        Command::ConsumerGroups(a) => finish(tools::consumer_groups::run(a)),
-        Command::Configs(a) => finish(tools::configs::run(a)),
-        Command::BrokerApiVersions(a) => finish(tools::broker_api_versions::run(a)),
-        Command::Health { .. } => return None,
-    })
 }
 
 fn main() -> ExitCode {
@@ -125,37 +56,11 @@ fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
-    let args = match tool_for_program_name() {
-        Some(tool) => {
-            let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
-            argv[0] = "gregor".into();
-            argv.insert(1, tool.into());
-            Args::parse_from(argv)
-        }
-        None => Args::parse(),
-    };
-    if let Some(code) = args.command.as_ref().and_then(run_tool) {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(code) = gregor::tools::dispatch(&argv) {
         return code;
     }
-    if let Some(Command::Health {
-        bootstrap_server,
-        timeout_ms,
-    }) = &args.command
-    {
-        let target = bootstrap_server
-            .clone()
-            .unwrap_or_else(|| gregor::tools::health::target_from_env(std::env::vars()));
-        return match gregor::tools::health::check(&target, Duration::from_millis(*timeout_ms)) {
-            Ok(apis) => {
-                println!("{target} is up ({apis} APIs)");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("{target} is not healthy: {e}");
-                ExitCode::FAILURE
-            }
-        };
-    }
+    let args = Args::parse_from(argv);
     let mut config = match build_config(&args) {
         Ok(c) => c,
         Err(e) => {

@@ -15,6 +15,30 @@ use crate::config_env::properties_from_env;
 /// Probed when nothing is configured: Kafka's default listener.
 const FALLBACK_TARGET: &str = "localhost:9092";
 
+/// `gregor health`'s flags.
+#[derive(Debug, clap::Args)]
+pub struct HealthArgs {
+    /// Default: the first listener of the KAFKA_* environment (as the broker
+    /// in the same container reads it), else localhost:9092.
+    #[arg(long)]
+    pub bootstrap_server: Option<String>,
+    #[arg(long, default_value_t = 5000)]
+    pub timeout_ms: u64,
+}
+
+/// Prints one verdict line and nothing else (a healthcheck's output is kept
+/// by `docker inspect`): `<target> is up (N APIs)`, or an error.
+pub fn run(args: &HealthArgs) -> Result<Vec<String>, String> {
+    let target = args
+        .bootstrap_server
+        .clone()
+        .unwrap_or_else(|| target_from_env(std::env::vars()));
+    match check(&target, Duration::from_millis(args.timeout_ms)) {
+        Ok(apis) => Ok(vec![format!("{target} is up ({apis} APIs)")]),
+        Err(e) => Err(format!("{target} is not healthy: {e}")),
+    }
+}
+
 /// Asks `bootstrap` (host:port) for its API versions. Ok(number of APIs).
 pub fn check(bootstrap: &str, timeout: Duration) -> Result<usize, String> {
     Client::connect(bootstrap, timeout).map(|c| c.api_versions().len())
