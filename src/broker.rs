@@ -97,7 +97,11 @@ impl Broker {
         let replicas = ReplicaManager::new(config.data_dir.clone(), config.log_defaults.clone());
         let image = metadata.image();
         replicas.sweep_partition_dirs(&image)?;
-        replicas.reconcile(&image)?;
+        {
+            let partitions = image.topics.values().map(|t| t.partitions.len()).sum();
+            let _progress = crate::log::progress::RecoveryReporter::start(partitions);
+            replicas.reconcile(&image)?;
+        }
         let config_groups = config.groups.clone();
         let config_txn = config.txn.clone();
         let fetch_sessions =

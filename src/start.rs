@@ -107,7 +107,7 @@ pub fn server_start_main(argv: Vec<OsString>) -> ExitCode {
 /// The broker's entry point (argv includes the program name).
 pub fn main(argv: Vec<OsString>) -> ExitCode {
     let args = Args::parse_from(argv);
-    let mut config = match build_config(&args) {
+    let (mut config, not_settings) = match build_config(&args) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("gregor: {e}");
@@ -124,6 +124,12 @@ pub fn main(argv: Vec<OsString>) -> ExitCode {
         };
     }
     log_config_notes(&config);
+    if !not_settings.is_empty() {
+        tracing::info!(
+            "environment variables for the JVM, log4j or JMX, not broker settings, ignored: {}",
+            not_settings.join(", ")
+        );
+    }
     // Dropped after the runtime has shut the broker down: removes the data.
     let _ephemeral = if args.ephemeral || env_flag("GREGOR_EPHEMERAL") {
         match crate::ephemeral::EphemeralDir::create(&config.data_dir) {
@@ -206,8 +212,10 @@ fn env_flag(name: &str) -> bool {
 
 /// The settings in precedence order: --config, the mounted file and the
 /// environment (with --kafka-env), --data-dir, --override.
-fn resolved_pairs(args: &Args) -> Result<Vec<(String, String)>, String> {
+/// Also returns the `KAFKA_*` variables that are not broker settings.
+fn resolved_pairs(args: &Args) -> Result<(Vec<(String, String)>, Vec<String>), String> {
     let mut pairs = Vec::new();
+    let mut not_settings = Vec::new();
     if let Some(path) = &args.config {
         pairs.extend(read_properties_file(path).map_err(|e| e.to_string())?);
     }
@@ -226,8 +234,9 @@ fn resolved_pairs(args: &Args) -> Result<Vec<(String, String)>, String> {
             Ok(None) => {}
             Err(e) => return Err(e.to_string()),
         }
-        let (env_pairs, _skipped) = crate::config_env::properties_from_env(std::env::vars());
+        let (env_pairs, skipped) = crate::config_env::properties_from_env(std::env::vars());
         pairs.extend(env_pairs);
+        not_settings = skipped;
     }
     if let Some(dir) = &args.data_dir {
         pairs.push(("log.dirs".to_string(), dir.display().to_string()));
@@ -238,12 +247,13 @@ fn resolved_pairs(args: &Args) -> Result<Vec<(String, String)>, String> {
             .ok_or_else(|| format!("--override expects KEY=VALUE, got {item:?}"))?;
         pairs.push((k.trim().to_string(), v.trim().to_string()));
     }
-    Ok(pairs)
+    Ok((pairs, not_settings))
 }
 
-fn build_config(args: &Args) -> Result<BrokerConfig, String> {
-    let pairs = resolved_pairs(args)?;
-    BrokerConfig::from_pairs(&pairs).map_err(|e| e.to_string())
+fn build_config(args: &Args) -> Result<(BrokerConfig, Vec<String>), String> {
+    let (pairs, not_settings) = resolved_pairs(args)?;
+    let config = BrokerConfig::from_pairs(&pairs).map_err(|e| e.to_string())?;
+    Ok((config, not_settings))
 }
 
 /// Writes the settings the broker would run with (every explicit key, the
