@@ -16,7 +16,8 @@ use std::process::ExitCode;
 /// gregor's own version.
 pub const VERSION_TEXT: &str = concat!("4.1.0 (gregor ", env!("CARGO_PKG_VERSION"), ")");
 
-/// The clap parser of one tool's flags, for any `clap::Args` struct.
+// The clap parser of one tool's flags, for any `clap::Args` struct (a plain
+// comment: a doc comment here would become every tool's help text).
 #[derive(Debug, clap::Parser)]
 struct Wrapped<A: clap::Args> {
     #[command(flatten)]
