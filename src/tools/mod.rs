@@ -4,6 +4,7 @@
 use std::ffi::OsString;
 use std::process::ExitCode;
 
+pub mod admin;
 pub mod args;
 pub mod cli;
 pub mod broker_api_versions;
@@ -12,9 +13,13 @@ pub mod configs;
 pub mod console_consumer;
 pub mod console_producer;
 pub mod consumer_groups;
+pub mod delete_records;
 pub mod fetched;
+pub mod get_offsets;
 pub mod groups;
 pub mod health;
+pub mod leader_election;
+pub mod log_dirs;
 pub mod partitioner;
 pub mod session;
 pub mod topics;
@@ -82,6 +87,30 @@ pub const TOOLS: &[Tool] = &[
         subcommand: "health",
         about: "exit 0 if the broker answers ApiVersions (container healthchecks)",
         main: |a| cli::clap_main(a, health::run),
+    },
+    Tool {
+        script: Some("kafka-get-offsets"),
+        subcommand: "get-offsets",
+        about: "print partitions' offsets at a time (ListOffsets)",
+        main: |a| cli::clap_main(a, get_offsets::run),
+    },
+    Tool {
+        script: Some("kafka-delete-records"),
+        subcommand: "delete-records",
+        about: "move partitions' log start offsets (DeleteRecords)",
+        main: |a| cli::clap_main(a, delete_records::run),
+    },
+    Tool {
+        script: Some("kafka-log-dirs"),
+        subcommand: "log-dirs",
+        about: "describe brokers' log directories and partition sizes",
+        main: |a| cli::clap_main(a, log_dirs::run),
+    },
+    Tool {
+        script: Some("kafka-leader-election"),
+        subcommand: "leader-election",
+        about: "run a preferred or unclean leader election",
+        main: |a| cli::clap_main(a, leader_election::run),
     },
 ];
 
