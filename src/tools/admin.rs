@@ -154,3 +154,38 @@ mod tests {
         assert_eq!(duplicates(items[..2].iter()), None);
     }
 }
+
+/// DescribeCluster (key 60) of the broker `client` is connected to: cluster
+/// id, controller and brokers.
+pub fn describe_cluster(
+    client: &mut super::client::Client,
+) -> Result<kafka_protocol::messages::DescribeClusterResponse, String> {
+    use kafka_protocol::messages::{ApiKey, DescribeClusterRequest, DescribeClusterResponse};
+    if !client.supports(ApiKey::DescribeCluster) {
+        return Err("the broker does not support DescribeCluster (API key 60)".into());
+    }
+    let resp: DescribeClusterResponse = client.call(
+        ApiKey::DescribeCluster,
+        &DescribeClusterRequest::default().with_endpoint_type(BROKER_ENDPOINTS),
+    )?;
+    super::client::check(resp.error_code, resp.error_message.as_ref())?;
+    Ok(resp)
+}
+
+/// DescribeCluster's `endpoint_type` asking for brokers.
+const BROKER_ENDPOINTS: i8 = 1;
+
+/// The address a `--bootstrap-server` / `--bootstrap-controller` pair names:
+/// exactly one must be given. gregor's controller answers on the broker's
+/// listeners, so both reach the same node.
+pub fn one_of_bootstrap(server: Option<&str>, controller: Option<&str>) -> Result<String, String> {
+    match (server, controller) {
+        (Some(s), None) | (None, Some(s)) => Ok(bootstrap_list(s)),
+        (Some(_), Some(_)) => {
+            Err("only one of --bootstrap-server and --bootstrap-controller can be given".into())
+        }
+        (None, None) => {
+            Err("one of --bootstrap-server or --bootstrap-controller must be specified".into())
+        }
+    }
+}

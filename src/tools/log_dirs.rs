@@ -4,10 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use kafka_protocol::messages::{
-    ApiKey, DescribeClusterRequest, DescribeClusterResponse, DescribeLogDirsRequest,
-    DescribeLogDirsResponse,
-};
+use kafka_protocol::messages::{ApiKey, DescribeLogDirsRequest, DescribeLogDirsResponse};
 use serde_json::json;
 
 use super::admin;
@@ -52,11 +49,7 @@ fn joined(set: &BTreeSet<i32>) -> String {
 /// the broker lacks it.
 fn cluster_brokers(session: &mut Session) -> Result<BTreeSet<i32>, String> {
     if session.bootstrap.supports(ApiKey::DescribeCluster) {
-        let resp: DescribeClusterResponse = session.bootstrap.call(
-            ApiKey::DescribeCluster,
-            &DescribeClusterRequest::default().with_endpoint_type(1),
-        )?;
-        check(resp.error_code, resp.error_message.as_ref())?;
+        let resp = admin::describe_cluster(&mut session.bootstrap)?;
         return Ok(resp.brokers.iter().map(|b| b.broker_id.0).collect());
     }
     let md = session.metadata(Some(&[]))?;

@@ -6,9 +6,10 @@ use std::process::ExitCode;
 
 pub mod admin;
 pub mod args;
-pub mod cli;
 pub mod broker_api_versions;
+pub mod cli;
 pub mod client;
+pub mod cluster;
 pub mod configs;
 pub mod console_consumer;
 pub mod console_producer;
@@ -20,6 +21,7 @@ pub mod groups;
 pub mod health;
 pub mod leader_election;
 pub mod log_dirs;
+pub mod metadata_quorum;
 pub mod partitioner;
 pub mod session;
 pub mod topics;
@@ -48,21 +50,13 @@ pub const TOOLS: &[Tool] = &[
         script: Some("kafka-console-producer"),
         subcommand: "console-producer",
         about: "produce stdin lines to a topic",
-        main: |a| {
-            cli::clap_main(a, |x| {
-                console_producer::run(x).map(|()| vec![])
-            })
-        },
+        main: |a| cli::clap_main(a, |x| console_producer::run(x).map(|()| vec![])),
     },
     Tool {
         script: Some("kafka-console-consumer"),
         subcommand: "console-consumer",
         about: "print a topic's records",
-        main: |a| {
-            cli::clap_main(a, |x| {
-                console_consumer::run(x).map(|()| vec![])
-            })
-        },
+        main: |a| cli::clap_main(a, |x| console_consumer::run(x).map(|()| vec![])),
     },
     Tool {
         script: Some("kafka-consumer-groups"),
@@ -112,6 +106,18 @@ pub const TOOLS: &[Tool] = &[
         about: "run a preferred or unclean leader election",
         main: |a| cli::clap_main(a, leader_election::run),
     },
+    Tool {
+        script: Some("kafka-cluster"),
+        subcommand: "cluster",
+        about: "print the cluster id or the endpoints (DescribeCluster)",
+        main: |a| cli::clap_main(a, cluster::run),
+    },
+    Tool {
+        script: Some("kafka-metadata-quorum"),
+        subcommand: "metadata-quorum",
+        about: "describe the metadata Raft quorum (DescribeQuorum)",
+        main: |a| cli::clap_main(a, metadata_quorum::run),
+    },
 ];
 
 /// The tool a program called `name` (a path's file name, with or without
@@ -157,7 +163,10 @@ mod tests {
         let sub = |n: &str| super::tool_for_script(n).map(|t| t.subcommand);
         assert_eq!(sub("kafka-topics.sh"), Some("topics"));
         assert_eq!(sub("kafka-console-consumer"), Some("console-consumer"));
-        assert_eq!(sub("kafka-broker-api-versions.sh"), Some("broker-api-versions"));
+        assert_eq!(
+            sub("kafka-broker-api-versions.sh"),
+            Some("broker-api-versions")
+        );
         assert_eq!(sub("gregor"), None);
         assert_eq!(sub("health"), None);
         assert!(super::tool_for_subcommand("health").is_some());
