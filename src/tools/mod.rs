@@ -15,6 +15,7 @@ pub mod console_consumer;
 pub mod console_producer;
 pub mod consumer_groups;
 pub mod delete_records;
+pub mod features;
 pub mod fetched;
 pub mod get_offsets;
 pub mod groups;
@@ -25,6 +26,7 @@ pub mod metadata_quorum;
 pub mod partitioner;
 pub mod session;
 pub mod topics;
+pub mod transactions;
 
 /// One built-in tool: its Kafka script name (without `.sh`; `None` for
 /// gregor's own), its gregor subcommand, and its entry point, which gets the
@@ -117,6 +119,18 @@ pub const TOOLS: &[Tool] = &[
         subcommand: "metadata-quorum",
         about: "describe the metadata Raft quorum (DescribeQuorum)",
         main: |a| cli::clap_main(a, metadata_quorum::run),
+    },
+    Tool {
+        script: Some("kafka-features"),
+        subcommand: "features",
+        about: "describe feature flags; release version mappings",
+        main: |a| cli::clap_main(a, features::run),
+    },
+    Tool {
+        script: Some("kafka-transactions"),
+        subcommand: "transactions",
+        about: "list and describe transactions and producers",
+        main: |a| cli::clap_main(a, transactions::run),
     },
 ];
 
