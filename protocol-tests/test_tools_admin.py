@@ -129,7 +129,8 @@ def test_leader_election_not_needed(broker, sh):
 
 def test_cluster_id_and_endpoints(broker, sh):
     from confluent_kafka.admin import AdminClient
-    expected = AdminClient({"bootstrap.servers": broker.bootstrap}).describe_cluster().result(10).cluster_id
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    expected = admin.describe_cluster().result(10).cluster_id
     r = sh("kafka-cluster.sh", "cluster-id", "--bootstrap-server", broker.bootstrap)
     # `:port` (empty host) means localhost, as compose docs write it.
     empty_host = sh("kafka-cluster.sh", "cluster-id", "-b", ":%d" % broker.port)
@@ -147,7 +148,8 @@ def test_cluster_id_and_endpoints(broker, sh):
 
 def test_metadata_quorum(broker, sh):
     from confluent_kafka.admin import AdminClient
-    desc = AdminClient({"bootstrap.servers": broker.bootstrap}).describe_cluster().result(10)
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    desc = admin.describe_cluster().result(10)
     r = sh("kafka-metadata-quorum.sh", "--bootstrap-server", broker.bootstrap, "describe", "--status")
     assert r.returncode == 0, r.stderr
     status = dict(l.split(":", 1) for l in r.stdout.splitlines())
