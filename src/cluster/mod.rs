@@ -490,7 +490,7 @@ pub fn random_cluster_id() -> String {
     base64url_nopad(uuid::Uuid::new_v4().as_bytes())
 }
 
-fn base64url_nopad(bytes: &[u8]) -> String {
+pub(crate) fn base64url_nopad(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {

@@ -135,8 +135,7 @@ fn single_dash_longs(command: &clap::Command, argv: Vec<OsString>) -> Vec<OsStri
                 let starts_alpha = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
                 let exact = longs.iter().any(|l| l == name);
                 let prefix = longs.iter().filter(|l| l.starts_with(name)).count() == 1;
-                (starts_alpha && (exact || (name.len() >= 3 && prefix)))
-                    .then(|| format!("-{text}"))
+                (starts_alpha && (exact || (name.len() >= 3 && prefix))).then(|| format!("-{text}"))
             });
         out.push(rewritten.map_or(arg, OsString::from));
     }
@@ -167,7 +166,16 @@ mod tests {
     fn kafka_style_long_options_parse() {
         let d: Demo = parse(
             "demo",
-            argv(&["-topic", "t", "--bootstrap", "h:1", "--acks", "-1", "-t", "id"]),
+            argv(&[
+                "-topic",
+                "t",
+                "--bootstrap",
+                "h:1",
+                "--acks",
+                "-1",
+                "-t",
+                "id",
+            ]),
         )
         .unwrap();
         assert_eq!(d.topic.as_deref(), Some("t"));
