@@ -16,8 +16,11 @@ pub mod fetched;
 pub mod groups;
 pub mod health;
 pub mod partitioner;
+pub mod pipeline;
+pub mod producer_perf;
 pub mod session;
 pub mod topics;
+pub mod txn;
 
 /// One built-in tool: its Kafka script name (without `.sh`; `None` for
 /// gregor's own), its gregor subcommand, and its entry point, which gets the
@@ -82,6 +85,12 @@ pub const TOOLS: &[Tool] = &[
         subcommand: "health",
         about: "exit 0 if the broker answers ApiVersions (container healthchecks)",
         main: |a| cli::clap_main(a, health::run),
+    },
+    Tool {
+        script: Some("kafka-producer-perf-test"),
+        subcommand: "producer-perf-test",
+        about: "produce generated records as fast as allowed and report throughput and latency",
+        main: |a| cli::clap_main(a, producer_perf::run),
     },
 ];
 
