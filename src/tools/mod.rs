@@ -11,8 +11,11 @@ pub mod client;
 pub mod configs;
 pub mod console_consumer;
 pub mod console_producer;
+pub mod consumer_perf;
 pub mod consumer_groups;
+pub mod dump_log;
 pub mod fetched;
+pub mod fetcher;
 pub mod groups;
 pub mod health;
 pub mod partitioner;
@@ -21,6 +24,7 @@ pub mod producer_perf;
 pub mod session;
 pub mod topics;
 pub mod txn;
+pub mod verifiable;
 
 /// One built-in tool: its Kafka script name (without `.sh`; `None` for
 /// gregor's own), its gregor subcommand, and its entry point, which gets the
@@ -91,6 +95,30 @@ pub const TOOLS: &[Tool] = &[
         subcommand: "producer-perf-test",
         about: "produce generated records as fast as allowed and report throughput and latency",
         main: |a| cli::clap_main(a, producer_perf::run),
+    },
+    Tool {
+        script: Some("kafka-consumer-perf-test"),
+        subcommand: "consumer-perf-test",
+        about: "consume a topic as fast as possible and report throughput",
+        main: |a| cli::clap_main(a, consumer_perf::run),
+    },
+    Tool {
+        script: Some("kafka-verifiable-producer"),
+        subcommand: "verifiable-producer",
+        about: "produce numbered records, printing a JSON event per acknowledgement",
+        main: |a| cli::clap_main(a, |x| verifiable::run_producer(x).map(|()| vec![])),
+    },
+    Tool {
+        script: Some("kafka-verifiable-consumer"),
+        subcommand: "verifiable-consumer",
+        about: "consume and commit, printing JSON events",
+        main: |a| cli::clap_main(a, |x| verifiable::run_consumer(x).map(|()| vec![])),
+    },
+    Tool {
+        script: Some("kafka-dump-log"),
+        subcommand: "dump-log",
+        about: "print the batches and records of segment and index files (offline)",
+        main: |a| cli::clap_main(a, dump_log::run),
     },
 ];
 
