@@ -177,6 +177,52 @@ impl Client {
         self.send(key, version, req)
     }
 
+    /// Sends `req` at the best common version not above `cap` without waiting for
+    /// the answer, so several requests can be in flight on this connection (the
+    /// broker answers them in order). Returns the version and correlation id to
+    /// pass to [`Client::receive_pipelined`].
+    pub fn send_pipelined<Req>(&mut self, key: ApiKey, cap: i16, req: &Req) -> Result<(i16, i32), String>
+    where
+        Req: Encodable + HeaderVersion + Message,
+    {
+        let version = self.version_capped::<Req>(key, cap)?;
+        self.send(key, version, req)?;
+        Ok((version, self.correlation))
+    }
+
+    /// Reads the answer to the pipelined request `correlation` (the oldest one
+    /// still unanswered).
+    pub fn receive_pipelined<Resp>(&mut self, key: ApiKey, version: i16, correlation: i32) -> Result<Resp, String>
+    where
+        Resp: Decodable + HeaderVersion,
+    {
+        self.receive_expect(key, version, correlation)
+    }
+
+    /// Whether an answer has started to arrive within `timeout` (zero: right now),
+    /// so a pipelining caller can read answers as they come without blocking.
+    pub fn readable_within(&self, timeout: Duration) -> Result<bool, String> {
+        let mut byte = [0u8; 1];
+        let outcome = if timeout.is_zero() {
+            self.stream.set_nonblocking(true).map_err(|e| e.to_string())?;
+            let r = self.stream.peek(&mut byte);
+            self.stream.set_nonblocking(false).map_err(|e| e.to_string())?;
+            r
+        } else {
+            let old = self.stream.read_timeout().map_err(|e| e.to_string())?;
+            self.stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+            let r = self.stream.peek(&mut byte);
+            self.stream.set_read_timeout(old).map_err(|e| e.to_string())?;
+            r
+        };
+        match outcome {
+            Ok(0) => Err(format!("{} closed the connection", self.address)),
+            Ok(_) => Ok(true),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => Ok(false),
+            Err(e) => Err(format!("read from {}: {e}", self.address)),
+        }
+    }
+
     fn send<Req>(&mut self, key: ApiKey, version: i16, req: &Req) -> Result<(), String>
     where
         Req: Encodable + HeaderVersion,
@@ -205,6 +251,13 @@ impl Client {
     where
         Resp: Decodable + HeaderVersion,
     {
+        self.receive_expect(key, version, self.correlation)
+    }
+
+    fn receive_expect<Resp>(&mut self, key: ApiKey, version: i16, correlation: i32) -> Result<Resp, String>
+    where
+        Resp: Decodable + HeaderVersion,
+    {
         let mut len = [0u8; 4];
         self.stream
             .read_exact(&mut len)
@@ -220,10 +273,10 @@ impl Client {
         let mut bytes = Bytes::from(body);
         let h = ResponseHeader::decode(&mut bytes, Resp::header_version(version))
             .map_err(|e| format!("decode header: {e}"))?;
-        if h.correlation_id != self.correlation {
+        if h.correlation_id != correlation {
             return Err(format!(
-                "correlation id {} instead of {}",
-                h.correlation_id, self.correlation
+                "correlation id {} instead of {correlation}",
+                h.correlation_id
             ));
         }
         Resp::decode(&mut bytes, version).map_err(|e| format!("decode {key:?}: {e}"))

@@ -13,21 +13,28 @@ pub mod cluster;
 pub mod configs;
 pub mod console_consumer;
 pub mod console_producer;
+pub mod consumer_perf;
 pub mod consumer_groups;
 pub mod delete_records;
 pub mod features;
 pub mod fetched;
+pub mod dump_log;
 pub mod get_offsets;
+pub mod fetcher;
 pub mod groups;
 pub mod health;
 pub mod leader_election;
 pub mod log_dirs;
 pub mod metadata_quorum;
 pub mod partitioner;
+pub mod pipeline;
+pub mod producer_perf;
 pub mod session;
 pub mod storage;
 pub mod topics;
 pub mod transactions;
+pub mod txn;
+pub mod verifiable;
 
 /// One built-in tool: its Kafka script name (without `.sh`; `None` for
 /// gregor's own), its gregor subcommand, and its entry point, which gets the
@@ -144,6 +151,36 @@ pub const TOOLS: &[Tool] = &[
         subcommand: "transactions",
         about: "list and describe transactions and producers",
         main: |a| cli::clap_main(a, transactions::run),
+    },
+    Tool {
+        script: Some("kafka-producer-perf-test"),
+        subcommand: "producer-perf-test",
+        about: "produce generated records as fast as allowed and report throughput and latency",
+        main: |a| cli::clap_main(a, producer_perf::run),
+    },
+    Tool {
+        script: Some("kafka-consumer-perf-test"),
+        subcommand: "consumer-perf-test",
+        about: "consume a topic as fast as possible and report throughput",
+        main: |a| cli::clap_main(a, consumer_perf::run),
+    },
+    Tool {
+        script: Some("kafka-verifiable-producer"),
+        subcommand: "verifiable-producer",
+        about: "produce numbered records, printing a JSON event per acknowledgement",
+        main: |a| cli::clap_main(a, |x| verifiable::run_producer(x).map(|()| vec![])),
+    },
+    Tool {
+        script: Some("kafka-verifiable-consumer"),
+        subcommand: "verifiable-consumer",
+        about: "consume and commit, printing JSON events",
+        main: |a| cli::clap_main(a, |x| verifiable::run_consumer(x).map(|()| vec![])),
+    },
+    Tool {
+        script: Some("kafka-dump-log"),
+        subcommand: "dump-log",
+        about: "print the batches and records of segment and index files (offline)",
+        main: |a| cli::clap_main(a, dump_log::run),
     },
 ];
 
