@@ -17,7 +17,9 @@ pub mod groups;
 pub mod health;
 pub mod partitioner;
 pub mod session;
+pub mod topic_filter;
 pub mod topics;
+pub mod topics_describe;
 
 /// One built-in tool: its Kafka script name (without `.sh`; `None` for
 /// gregor's own), its gregor subcommand, and its entry point, which gets the
