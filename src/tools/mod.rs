@@ -10,6 +10,7 @@ pub mod broker_api_versions;
 pub mod client;
 pub mod configs;
 pub mod console_consumer;
+pub mod console_format;
 pub mod console_producer;
 pub mod consumer_groups;
 pub mod fetched;
