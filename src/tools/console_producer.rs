@@ -39,15 +39,22 @@ pub struct ProducerArgs {
     pub topic: String,
     /// Line reader property, `key=value` (repeatable): parse.key, key.separator,
     /// parse.headers, headers.delimiter, headers.separator, headers.key.separator,
-    /// ignore.error, null.marker.
-    #[arg(long = "property", value_name = "KEY=VALUE")]
+    /// ignore.error, null.marker. `--reader-property` is Kafka 4.2's name.
+    #[arg(long = "property", visible_alias = "reader-property", value_name = "KEY=VALUE")]
     pub properties: Vec<String>,
+    /// A properties file of line reader properties (--property wins).
+    #[arg(long, value_name = "FILE")]
+    pub reader_config: Option<String>,
+    /// Line reader class: LineMessageReader (the default, any package prefix).
+    #[arg(long, value_name = "CLASS")]
+    pub line_reader: Option<String>,
     /// Producer property, `key=value` (repeatable): acks, compression.type,
     /// linger.ms, batch.size, request.timeout.ms; others are accepted and ignored.
-    #[arg(long = "producer-property", value_name = "KEY=VALUE")]
+    /// `--command-property` is Kafka 4.2's name.
+    #[arg(long = "producer-property", visible_alias = "command-property", value_name = "KEY=VALUE")]
     pub producer_properties: Vec<String>,
-    /// A properties file of producer properties.
-    #[arg(long = "producer.config", value_name = "FILE")]
+    /// A properties file of producer properties; `--command-config` is Kafka 4.2's name.
+    #[arg(long = "producer.config", visible_alias = "command-config", value_name = "FILE")]
     pub producer_config: Option<String>,
     /// acks: -1 (all), 0 or 1.
     #[arg(long, allow_hyphen_values = true)]
@@ -69,13 +76,59 @@ pub struct ProducerArgs {
     pub sync: bool,
     #[arg(long)]
     pub request_timeout_ms: Option<i32>,
-    /// Accepted for compatibility; retries are not attempted.
+    /// The producer's `batch.size`, in bytes (Kafka's second name for it).
+    #[arg(long)]
+    pub max_partition_memory_bytes: Option<usize>,
+    /// Producer `retries`: accepted; gregor sends each batch once.
     #[arg(long)]
     pub message_send_max_retries: Option<i32>,
-    /// Accepted for compatibility.
+    /// Producer `retry.backoff.ms`: accepted; gregor sends each batch once.
+    #[arg(long)]
+    pub retry_backoff_ms: Option<u64>,
+    /// Producer `max.block.ms`: accepted without effect.
     #[arg(long)]
     pub max_block_ms: Option<u64>,
+    /// Producer `buffer.memory`, in bytes: accepted without effect.
+    #[arg(long)]
+    pub max_memory_bytes: Option<u64>,
+    /// Producer `metadata.max.age.ms`: accepted without effect.
+    #[arg(long)]
+    pub metadata_expiry_ms: Option<u64>,
+    /// Producer `send.buffer.bytes`, in bytes: accepted without effect.
+    #[arg(long)]
+    pub socket_buffer_size: Option<u64>,
 }
+
+/// One stderr line for each flag gregor accepts but does not act on, so a
+/// command line copied from Kafka runs and says what it did not do.
+fn notes(args: &ProducerArgs) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut note = |given: bool, flag: &str, why: &str| {
+        if given {
+            out.push(format!("Note: {flag} is accepted without effect: {why}"));
+        }
+    };
+    let once = "gregor's console producer sends each batch once (no retries)";
+    note(args.message_send_max_retries.is_some(), "--message-send-max-retries", once);
+    note(args.retry_backoff_ms.is_some(), "--retry-backoff-ms", once);
+    note(args.max_block_ms.is_some(), "--max-block-ms", "gregor reads stdin into a bounded queue and never blocks on buffer memory");
+    note(args.max_memory_bytes.is_some(), "--max-memory-bytes", "gregor buffers one batch per partition");
+    note(args.metadata_expiry_ms.is_some(), "--metadata-expiry-ms", "a single node's partition leaders do not move, so metadata is read once");
+    note(args.socket_buffer_size.is_some(), "--socket-buffer-size", "gregor keeps the system's socket buffer sizes");
+    out
+}
+
+/// Kafka's only line reader; other classes are Java code gregor cannot run.
+fn check_line_reader(class: Option<&str>) -> Result<(), String> {
+    match class.map(|c| c.trim().rsplit('.').next().unwrap_or_default()) {
+        None | Some("LineMessageReader") => Ok(()),
+        Some(_) => Err(format!(
+            "line reader {} is not available in gregor; only LineMessageReader is",
+            class.unwrap_or_default()
+        )),
+    }
+}
+
 
 /// How stdin lines become records (LineMessageReader's properties).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -263,7 +316,7 @@ impl SendSettings {
             .timeout
             .or(number("linger.ms")?)
             .unwrap_or(DEFAULT_LINGER_MS);
-        let batch_bytes = match args.batch_size {
+        let batch_bytes = match args.max_partition_memory_bytes.or(args.batch_size) {
             Some(b) => b,
             None => number("batch.size")?.map_or(DEFAULT_BATCH_BYTES, |b| b as usize),
         };
@@ -438,7 +491,13 @@ pub fn run(args: &ProducerArgs) -> Result<(), String> {
         args.bootstrap_server.as_deref(),
         args.broker_list.as_deref(),
     )?;
-    let format = LineFormat::from_props(&Props::parse(&args.properties, "--property")?)?;
+    check_line_reader(args.line_reader.as_deref())?;
+    let reader_props =
+        Props::parse(&args.properties, "--property")?.with_file(args.reader_config.as_deref())?;
+    let format = LineFormat::from_props(&reader_props)?;
+    for n in notes(args) {
+        eprintln!("{n}");
+    }
     let props = Props::parse(&args.producer_properties, "--producer-property")?
         .with_file(args.producer_config.as_deref())?;
     let settings = SendSettings::resolve(args, &props)?;
@@ -566,6 +625,8 @@ mod tests {
         assert_eq!(parse_codec("ZSTD"), Ok(Compression::Zstd));
         assert_eq!(parse_codec("none"), Ok(Compression::None));
         assert!(parse_codec("brotli").is_err());
+        assert!(check_line_reader(Some("kafka.tools.LineMessageReader")).is_ok());
+        assert!(check_line_reader(Some("com.example.CsvReader")).is_err());
     }
 
     #[test]

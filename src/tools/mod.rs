@@ -14,6 +14,7 @@ pub mod console_format;
 pub mod console_producer;
 pub mod consumer_groups;
 pub mod fetched;
+pub mod group_reset;
 pub mod groups;
 pub mod health;
 pub mod partitioner;
