@@ -105,6 +105,9 @@ pub fn parse_datetime(s: &str) -> Result<i64, String> {
         z => {
             let sign = if z.starts_with('-') { -1 } else { 1 };
             let digits = z[1..].replace(':', "");
+            if !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad());
+            }
             let (zh, zm) = match digits.len() {
                 2 => (num(&digits, 2)?, 0),
                 4 => (num(&digits[..2], 2)?, num(&digits[2..], 2)?),
@@ -292,7 +295,9 @@ pub fn plan(
             None => latest.keys().copied().collect(),
         };
         for p in parts {
-            let (lo, hi) = (earliest[&p], latest[&p]);
+            let (Some(&lo), Some(&hi)) = (earliest.get(&p), latest.get(&p)) else {
+                return Err(format!("no offsets for {topic}-{p}"));
+            };
             let current = committed.get(&(topic.clone(), p)).copied();
             let want = if args.to_earliest {
                 lo
@@ -410,7 +415,8 @@ mod tests {
         assert_eq!(parse_datetime("2024-02-29T14:34:56.789+02:00"), Ok(1_709_210_096_789));
         assert_eq!(parse_datetime("2024-02-29T14:34:56.789+0200"), Ok(1_709_210_096_789));
         assert_eq!(parse_datetime("2024-02-29T10:34:56.789-02"), Ok(1_709_210_096_789));
-        for bad in ["2024-02-30T00:00:00.000", "2024-01-01T00:00:00", "2024-01-01 00:00:00.000", "soon"] {
+        for bad in ["2024-02-30T00:00:00.000", "2024-01-01T00:00:00", "2024-01-01 00:00:00.000", "soon",
+                    "2024-01-01T00:00:00.000+1\u{e9}1", "2024-01-01T00:00:00.000Z1"] {
             assert!(parse_datetime(bad).is_err(), "{bad}");
         }
     }

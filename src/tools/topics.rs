@@ -140,9 +140,8 @@ pub fn check_args(args: &TopicsArgs) -> Result<(), String> {
         eprintln!("delete-config option is no longer supported and deprecated since version 4.0. The config will be fully removed in future releases.");
     }
     let action = args.action();
-    if args.describe && args.topic.is_none() && args.topic_id.is_none() {
-        // Kafka describes every topic then; so does gregor.
-    } else if (args.create || args.alter || args.delete) && args.topic.is_none() {
+    // `--describe` without --topic describes every topic, as Kafka does.
+    if (args.create || args.alter || args.delete) && args.topic.is_none() {
         return Err("Missing required argument \"[topic]\"".into());
     }
     if args.alter && args.partitions.is_none() {
