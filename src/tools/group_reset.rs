@@ -240,7 +240,7 @@ pub fn plan(
     if specs.iter().filter(|s| **s).count() != 1 {
         return Err("You must choose exactly one of the following reset specifications: --to-datetime, --by-duration, --to-earliest, --to-latest, --shift-by, --from-file, --to-current, --to-offset.".into());
     }
-    if file.is_none() && args.topics.is_empty() == !args.all_topics {
+    if file.is_none() && args.topics.is_empty() != args.all_topics {
         return Err("one of --topic or --all-topics is required with --reset-offsets".into());
     }
     let g = groups::describe(session.coordinator(group)?, group)?;
