@@ -15,6 +15,7 @@ pub mod console_format;
 pub mod console_producer;
 pub mod consumer_groups;
 pub mod fetched;
+pub mod group_list;
 pub mod group_reset;
 pub mod groups;
 pub mod health;
