@@ -1,39 +1,35 @@
 //! `gregor console-consumer` (also run as `kafka-console-consumer.sh`): prints the
-//! records of a topic (all partitions, or one with `--partition`/`--offset`) in the
-//! format of Kafka's DefaultMessageFormatter, stopping after `--max-messages` or
-//! `--timeout-ms` without data, then says "Processed a total of N messages" on
-//! stderr. With `--group` it resumes from and commits the group's offsets as a
-//! standalone consumer (it does not join the group's membership).
+//! records of a topic (all partitions, or one with `--partition`/`--offset`), or of
+//! every topic an `--include` regex matches, through Kafka's formatter classes
+//! (`console_format.rs`), stopping after `--max-messages` or `--timeout-ms`
+//! without data, then says "Processed a total of N messages" on stderr. With
+//! `--group` it resumes from and commits the group's offsets as a standalone
+//! consumer (it does not join the group's membership).
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::{ApiKey, FetchRequest, FetchResponse};
-
-use super::args::{bootstrap, Props};
-use super::client::error_text;
-use super::fetched::{decode, ConsumedRecord};
+use super::args::Props;
+use super::console_fetch::{Consumer, Subscription};
+use super::console_format::{parse_deserializer, parse_style, Formatter, Style};
 use super::groups;
-use super::session::{topic_name, PartitionInfo, Session, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
-use crate::record::TimestampType;
+use super::session::Session;
+use super::topic_filter::IncludeList;
 
-/// Fetch v13 names topics by id; the tool names them, so it stays at v12.
-const FETCH_MAX_VERSION: i16 = 12;
 /// Longest the broker holds a fetch waiting for data, in ms.
 const FETCH_MAX_WAIT_MS: i32 = 500;
-/// Per-response and per-partition fetch limits, in bytes (the Java consumer's).
-const FETCH_MAX_BYTES: i32 = 50 << 20;
-const PARTITION_MAX_BYTES: i32 = 1 << 20;
 /// How often group offsets are committed while consuming (auto.commit.interval.ms).
 const COMMIT_INTERVAL: Duration = Duration::from_secs(5);
+/// How often an `--include` regex is matched again against the topic list, so
+/// topics created later are picked up (the Java consumer rechecks on each
+/// metadata refresh).
+const PATTERN_REFRESH: Duration = Duration::from_secs(1);
 /// Socket timeout: well above the fetch wait.
 const SOCKET_TIMEOUT: Duration = Duration::from_secs(30);
 const READ_UNCOMMITTED: i8 = 0;
-const READ_COMMITTED: i8 = 1;
+pub(super) const READ_COMMITTED: i8 = 1;
 
 /// Set by SIGINT/SIGTERM so the loop ends and prints its total, as Kafka's
 /// shutdown hook does.
@@ -42,9 +38,15 @@ static STOP: AtomicBool = AtomicBool::new(false);
 #[derive(Debug, clap::Args)]
 pub struct ConsumerArgs {
     #[arg(long)]
-    pub bootstrap_server: String,
+    pub bootstrap_server: Option<String>,
     #[arg(long)]
-    pub topic: String,
+    pub topic: Option<String>,
+    /// Regex of topics to consume (whole-name match, `,` = `|`), instead of --topic.
+    #[arg(long)]
+    pub include: Option<String>,
+    /// Older name of --include (gone from Kafka since 4.0; accepted with a note).
+    #[arg(long)]
+    pub whitelist: Option<String>,
     /// Start at the earliest offset when there is no committed offset.
     #[arg(long)]
     pub from_beginning: bool,
@@ -63,106 +65,43 @@ pub struct ConsumerArgs {
     /// Resume from and commit to this consumer group's offsets.
     #[arg(long)]
     pub group: Option<String>,
+    /// Formatter class: DefaultMessageFormatter (default), LoggingMessageFormatter
+    /// or NoOpMessageFormatter (any package prefix).
+    #[arg(long)]
+    pub formatter: Option<String>,
     /// Formatter property, `key=value` (repeatable): print.key, print.value,
     /// print.timestamp, print.partition, print.offset, print.headers, key.separator,
-    /// line.separator, headers.separator, null.literal.
-    #[arg(long = "property", value_name = "KEY=VALUE")]
+    /// line.separator, headers.separator, null.literal, key.deserializer,
+    /// value.deserializer, header.deserializer. `--formatter-property` is
+    /// Kafka 4.2's name for it.
+    #[arg(long = "property", visible_alias = "formatter-property", value_name = "KEY=VALUE")]
     pub properties: Vec<String>,
+    /// A properties file of formatter properties (--property wins).
+    #[arg(long, value_name = "FILE")]
+    pub formatter_config: Option<String>,
     /// Consumer property (repeatable): group.id, auto.offset.reset,
-    /// enable.auto.commit, isolation.level; others are accepted and ignored.
-    #[arg(long = "consumer-property", value_name = "KEY=VALUE")]
+    /// enable.auto.commit, isolation.level, key.deserializer, value.deserializer;
+    /// others are accepted and ignored. `--command-property` is Kafka 4.2's name.
+    #[arg(long = "consumer-property", visible_alias = "command-property", value_name = "KEY=VALUE")]
     pub consumer_properties: Vec<String>,
-    #[arg(long = "consumer.config", value_name = "FILE")]
+    /// A consumer properties file; `--command-config` is Kafka 4.2's name.
+    #[arg(long = "consumer.config", visible_alias = "command-config", value_name = "FILE")]
     pub consumer_config: Option<String>,
+    /// Key deserializer class (StringDeserializer, LongDeserializer, ...).
+    #[arg(long)]
+    pub key_deserializer: Option<String>,
+    /// Value deserializer class (StringDeserializer, LongDeserializer, ...).
+    #[arg(long)]
+    pub value_deserializer: Option<String>,
     /// read_uncommitted (default) or read_committed.
     #[arg(long)]
     pub isolation_level: Option<String>,
-    /// Accepted for compatibility (records that fail to decode end the run).
+    /// Skip records the formatter cannot print (a deserializer error) instead of stopping.
     #[arg(long)]
     pub skip_message_on_error: bool,
-}
-
-/// DefaultMessageFormatter's settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Formatter {
-    pub print_timestamp: bool,
-    pub print_partition: bool,
-    pub print_offset: bool,
-    pub print_headers: bool,
-    pub print_key: bool,
-    pub print_value: bool,
-    pub key_separator: String,
-    pub line_separator: String,
-    pub headers_separator: String,
-    pub null_literal: String,
-}
-
-impl Formatter {
-    pub fn from_props(p: &Props) -> Result<Formatter, String> {
-        Ok(Formatter {
-            print_timestamp: p.flag("print.timestamp", false)?,
-            print_partition: p.flag("print.partition", false)?,
-            print_offset: p.flag("print.offset", false)?,
-            print_headers: p.flag("print.headers", false)?,
-            print_key: p.flag("print.key", false)?,
-            print_value: p.flag("print.value", true)?,
-            key_separator: p.text("key.separator", "\t"),
-            line_separator: p.text("line.separator", "\n"),
-            headers_separator: p.text("headers.separator", ","),
-            null_literal: p.text("null.literal", "null"),
-        })
-    }
-
-    /// One record as DefaultMessageFormatter writes it: the enabled columns in the
-    /// order timestamp, partition, offset, headers, key, value, separated by the key
-    /// separator and ended by the line separator.
-    pub fn format(&self, r: &ConsumedRecord) -> Vec<u8> {
-        let mut cols: Vec<Vec<u8>> = Vec::new();
-        let bytes = |b: &Option<Vec<u8>>| {
-            b.clone()
-                .unwrap_or_else(|| self.null_literal.as_bytes().to_vec())
-        };
-        if self.print_timestamp {
-            let kind = match r.timestamp_type {
-                TimestampType::CreateTime => "CreateTime",
-                TimestampType::LogAppendTime => "LogAppendTime",
-            };
-            cols.push(format!("{kind}:{}", r.timestamp).into_bytes());
-        }
-        if self.print_partition {
-            cols.push(format!("Partition:{}", r.partition).into_bytes());
-        }
-        if self.print_offset {
-            cols.push(format!("Offset:{}", r.offset).into_bytes());
-        }
-        if self.print_headers {
-            if r.headers.is_empty() {
-                cols.push(b"NO_HEADERS".to_vec());
-            } else {
-                let mut h = Vec::new();
-                for (i, (k, v)) in r.headers.iter().enumerate() {
-                    if i > 0 {
-                        h.extend_from_slice(self.headers_separator.as_bytes());
-                    }
-                    h.extend_from_slice(k);
-                    h.push(b':');
-                    h.extend(bytes(v));
-                }
-                cols.push(h);
-            }
-        }
-        if self.print_key {
-            cols.push(bytes(&r.key));
-        }
-        if self.print_value {
-            cols.push(bytes(&r.value));
-        }
-        let mut out = cols.join(self.key_separator.as_bytes());
-        if !cols.is_empty() {
-            out.extend_from_slice(self.line_separator.as_bytes());
-        }
-        out
-    }
+    /// Print Kafka's system-test lifecycle event `shutdown_complete` on stdout at exit.
+    #[arg(long)]
+    pub enable_systest_events: bool,
 }
 
 /// Where to start a partition that has no committed offset.
@@ -203,141 +142,59 @@ fn install_signal_handlers() {
     }
 }
 
-struct Consumer {
-    session: Session,
-    topic: String,
-    parts: Vec<PartitionInfo>,
-    positions: BTreeMap<i32, i64>,
-    isolation: i8,
-    reset: Start,
-    group: Option<String>,
-    auto_commit: bool,
+/// The formatter `--formatter`, `--property`/`--formatter-config` and the
+/// deserializer flags describe (the flags win over the properties, as in Kafka).
+fn formatter(args: &ConsumerArgs, consumer_props: &Props) -> Result<Formatter, String> {
+    let style = args.formatter.as_deref().map_or(Ok(Style::Default), parse_style)?;
+    let mut props = Props::parse(&args.properties, "--property")?
+        .with_file(args.formatter_config.as_deref())?;
+    for (key, flag) in [
+        ("key.deserializer", &args.key_deserializer),
+        ("value.deserializer", &args.value_deserializer),
+    ] {
+        if let Some(class) = flag.as_deref().or(consumer_props.get(key)) {
+            parse_deserializer(class)?;
+            if props.get(key).is_none() || flag.is_some() {
+                props.0.push((key.to_string(), class.to_string()));
+            }
+        }
+    }
+    Formatter::with_style(style, &props)
 }
 
-impl Consumer {
-    fn offsets_at(&mut self, timestamp: i64, only: Option<i32>) -> Result<Vec<(i32, i64)>, String> {
-        let parts: Vec<PartitionInfo> = self
-            .parts
-            .iter()
-            .copied()
-            .filter(|p| only.is_none_or(|o| o == p.partition))
-            .collect();
-        let isolation = self.isolation;
-        let topic = self.topic.clone();
-        self.session
-            .list_offsets(&topic, &parts, timestamp, isolation)
+/// Kafka's checks of the flags that pick what to read (ConsoleConsumerOptions).
+fn subscription(args: &ConsumerArgs) -> Result<Subscription, String> {
+    if let Some(w) = &args.whitelist {
+        eprintln!("Note: --whitelist was removed in Kafka 4.0; gregor reads it as --include {w}");
     }
-
-    /// Positions for `partitions` from `start` (earliest/latest via ListOffsets).
-    fn seek(&mut self, partitions: &[i32], start: Start) -> Result<(), String> {
-        for &p in partitions {
-            let offset = match start {
-                Start::At(o) => o,
-                Start::Earliest => self.offsets_at(EARLIEST_TIMESTAMP, Some(p))?[0].1,
-                Start::Latest => self.offsets_at(LATEST_TIMESTAMP, Some(p))?[0].1,
-            };
-            self.positions.insert(p, offset);
-        }
-        Ok(())
-    }
-
-    fn commit(&mut self) -> Result<(), String> {
-        let Some(group) = self.group.clone() else {
-            return Ok(());
-        };
-        if !self.auto_commit {
-            return Ok(());
-        }
-        let offsets: Vec<(i32, i64)> = self.positions.iter().map(|(p, o)| (*p, *o)).collect();
-        let topic = self.topic.clone();
-        let c = self.session.coordinator(&group)?;
-        groups::commit(c, &group, &topic, &offsets)
-    }
-
-    /// One round of fetches (one request per leader). Returns the records in
-    /// partition order and advances the positions past them.
-    fn fetch(&mut self, wait_ms: i32) -> Result<Vec<ConsumedRecord>, String> {
-        let mut by_leader: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
-        for p in &self.parts {
-            if self.positions.contains_key(&p.partition) {
-                by_leader.entry(p.leader).or_default().push(p.partition);
+    let include = args.include.as_ref().or(args.whitelist.as_ref());
+    match (&args.topic, include) {
+        (Some(t), None) => Ok(Subscription::Topic(t.clone())),
+        (None, Some(p)) => {
+            if args.partition.is_some() {
+                return Err("The topic is required when partition is specified.".into());
             }
+            Ok(Subscription::Pattern(IncludeList::new(p)?))
         }
-        let mut out = Vec::new();
-        for (leader, parts) in by_leader {
-            let req = FetchRequest::default()
-                .with_max_wait_ms(wait_ms)
-                .with_min_bytes(1)
-                .with_max_bytes(FETCH_MAX_BYTES)
-                .with_isolation_level(self.isolation)
-                .with_topics(vec![FetchTopic::default()
-                    .with_topic(topic_name(&self.topic))
-                    .with_partitions(
-                        parts
-                            .iter()
-                            .map(|p| {
-                                FetchPartition::default()
-                                    .with_partition(*p)
-                                    .with_fetch_offset(self.positions[p])
-                                    .with_partition_max_bytes(PARTITION_MAX_BYTES)
-                            })
-                            .collect(),
-                    )]);
-            let resp: FetchResponse =
-                self.session
-                    .node(leader)?
-                    .call_capped(ApiKey::Fetch, FETCH_MAX_VERSION, &req)?;
-            if resp.error_code != 0 {
-                return Err(format!(
-                    "fetch failed: {}",
-                    error_text(resp.error_code, None)
-                ));
-            }
-            for t in &resp.responses {
-                for p in &t.partitions {
-                    let partition = p.partition_index;
-                    if p.error_code == ResponseError::OffsetOutOfRange.code() {
-                        let reset = self.reset;
-                        self.seek(&[partition], reset)?;
-                        continue;
-                    }
-                    if p.error_code != 0 {
-                        return Err(format!(
-                            "fetching {}-{partition}: {}",
-                            self.topic,
-                            error_text(p.error_code, None)
-                        ));
-                    }
-                    let Some(bytes) = &p.records else { continue };
-                    let aborted: Option<Vec<(i64, i64)>> =
-                        (self.isolation == READ_COMMITTED).then(|| {
-                            p.aborted_transactions
-                                .iter()
-                                .flatten()
-                                .map(|a| (a.producer_id.0, a.first_offset))
-                                .collect()
-                        });
-                    let from = self.positions[&partition];
-                    let (recs, next) = decode(partition, bytes, from, aborted.as_deref())?;
-                    self.positions.insert(partition, next.max(from));
-                    out.extend(recs);
-                }
-            }
-        }
-        Ok(out)
+        _ => Err("Exactly one of --include/--topic is required.".into()),
     }
 }
 
 pub fn run(args: &ConsumerArgs) -> Result<(), String> {
+    let subscription = subscription(args)?;
     if args.offset.is_some() && args.partition.is_none() {
         return Err("The partition is required when offset is specified.".into());
     }
     if args.offset.is_some() && args.from_beginning {
         return Err("Options from-beginning and offset cannot be specified together.".into());
     }
-    let formatter = Formatter::from_props(&Props::parse(&args.properties, "--property")?)?;
+    let server = args
+        .bootstrap_server
+        .as_deref()
+        .ok_or("Missing required argument \"[bootstrap-server]\"")?;
     let props = Props::parse(&args.consumer_properties, "--consumer-property")?
         .with_file(args.consumer_config.as_deref())?;
+    let formatter = formatter(args, &props)?;
     let isolation = match args
         .isolation_level
         .as_deref()
@@ -359,41 +216,35 @@ pub fn run(args: &ConsumerArgs) -> Result<(), String> {
         }
         (a, b) => a.or(b).map(str::to_string),
     };
-    let reset = if args.from_beginning {
-        Start::Earliest
-    } else {
-        match props.get("auto.offset.reset") {
-            Some("earliest") => Start::Earliest,
-            Some("latest") | None => Start::Latest,
-            Some(other) => {
-                return Err(format!(
-                    "auto.offset.reset must be earliest or latest, got {other:?}"
-                ))
-            }
+    if group.is_some() && args.partition.is_some() {
+        return Err("Options group and partition cannot be specified together.".into());
+    }
+    let reset = match (props.get("auto.offset.reset"), args.from_beginning) {
+        (Some("earliest"), _) | (None, true) => Start::Earliest,
+        (Some(other), true) => {
+            return Err(format!(
+                "Can't simultaneously specify --from-beginning and 'auto.offset.reset={other}', please remove one option"
+            ))
+        }
+        (Some("latest") | None, false) => Start::Latest,
+        (Some(other), false) => {
+            return Err(format!(
+                "auto.offset.reset must be earliest or latest, got {other:?}"
+            ))
         }
     };
-    let mut session = Session::connect(
-        &bootstrap(Some(&args.bootstrap_server), None)?,
-        SOCKET_TIMEOUT,
-    )?;
-    let mut parts = session.partitions(&args.topic, false)?;
-    if let Some(p) = args.partition {
-        parts.retain(|i| i.partition == p);
-        if parts.is_empty() {
-            return Err(format!("topic {} has no partition {p}", args.topic));
-        }
-    }
+    let session = Session::connect(server, SOCKET_TIMEOUT)?;
     let mut c = Consumer {
         session,
-        topic: args.topic.clone(),
-        parts,
+        subscription,
+        only_partition: args.partition,
+        parts: Vec::new(),
         positions: BTreeMap::new(),
         isolation,
         reset,
         auto_commit: props.flag("enable.auto.commit", true)?,
         group: group.clone(),
     };
-    let all: Vec<i32> = c.parts.iter().map(|p| p.partition).collect();
     if let Some(g) = &group {
         let coordinator = c.session.coordinator(g)?;
         let described = groups::describe(coordinator, g)?;
@@ -404,35 +255,51 @@ pub fn run(args: &ConsumerArgs) -> Result<(), String> {
                 described.group_state.as_str()
             ));
         }
-        let committed = groups::committed(coordinator, g, Some((&args.topic, &all)))?;
-        for ((_, p), o) in committed {
-            if all.contains(&p) {
-                c.positions.insert(p, o);
-            }
-        }
     }
     let start = match &args.offset {
         Some(o) => Some(parse_offset(o)?),
         None => None,
     };
-    let missing: Vec<i32> = all
-        .iter()
-        .copied()
-        .filter(|p| start.is_some() || !c.positions.contains_key(p))
-        .collect();
-    c.seek(&missing, start.unwrap_or(reset))?;
+    let first = c.resolve()?;
+    c.assign(first, start)?;
+    let result = consume(&mut c, args, &formatter);
+    let result = result.and_then(|count| {
+        eprintln!("Processed a total of {count} messages");
+        c.commit()
+    });
+    if args.enable_systest_events {
+        println!("shutdown_complete");
+    }
+    result
+}
 
+/// The poll loop; Ok(records processed). On an error the total is printed
+/// before it is returned, as Kafka's tool reports it on the way out.
+fn consume(c: &mut Consumer, args: &ConsumerArgs, formatter: &Formatter) -> Result<u64, String> {
     install_signal_handlers();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut count: u64 = 0;
     let mut last_data = Instant::now();
     let mut last_commit = Instant::now();
+    let mut last_refresh = Instant::now();
     let max = args.max_messages.unwrap_or(u64::MAX);
     let timeout = args.timeout_ms.map(Duration::from_millis);
-    let mut timed_out = false;
-    let mut result = Ok(());
-    'outer: while count < max && !STOP.load(Ordering::SeqCst) {
+    let fail = |count: u64, e: String| {
+        eprintln!("Processed a total of {count} messages");
+        Err(e)
+    };
+    while count < max && !STOP.load(Ordering::SeqCst) {
+        if matches!(c.subscription, Subscription::Pattern(_)) && last_refresh.elapsed() >= PATTERN_REFRESH {
+            let now = match c.resolve() {
+                Ok(n) => n,
+                Err(e) => return fail(count, e),
+            };
+            if let Err(e) = c.assign(now, None) {
+                return fail(count, e);
+            }
+            last_refresh = Instant::now();
+        }
         let wait = match timeout {
             Some(t) => t
                 .saturating_sub(last_data.elapsed())
@@ -440,123 +307,63 @@ pub fn run(args: &ConsumerArgs) -> Result<(), String> {
                 .min(FETCH_MAX_WAIT_MS as u128) as i32,
             None => FETCH_MAX_WAIT_MS,
         };
-        let recs = match c.fetch(wait) {
-            Ok(r) => r,
-            Err(e) => {
-                result = Err(e);
-                break;
+        let recs = if c.parts.is_empty() {
+            std::thread::sleep(Duration::from_millis(wait.max(0) as u64));
+            Vec::new()
+        } else {
+            match c.fetch(wait) {
+                Ok(r) => r,
+                Err(e) => return fail(count, e),
             }
         };
         if !recs.is_empty() {
             last_data = Instant::now();
         }
-        for r in recs {
+        for (topic, r) in recs {
             if count >= max {
                 // Not printed: the committed position must not pass it.
-                let pos = c
-                    .positions
-                    .get_mut(&r.partition)
-                    .expect("fetched partition");
-                *pos = (*pos).min(r.offset);
+                if let Some(pos) = c.positions.get_mut(&(topic, r.partition)) {
+                    *pos = (*pos).min(r.offset);
+                }
                 continue;
             }
-            if let Err(e) = out.write_all(&formatter.format(&r)) {
-                result = Err(format!("writing stdout: {e}"));
-                break 'outer;
-            }
             count += 1;
+            match formatter.format(&r) {
+                Ok(bytes) => {
+                    if let Err(e) = out.write_all(&bytes) {
+                        return fail(count, format!("writing stdout: {e}"));
+                    }
+                }
+                Err(e) if args.skip_message_on_error => {
+                    eprintln!("[ERROR] Error processing message, skipping this message: {e}");
+                }
+                Err(e) => {
+                    let _ = out.flush();
+                    // The record is consumed: Kafka's consumer has moved past it too.
+                    let _ = c.commit();
+                    return fail(count, format!("Error processing message, terminating consumer process: {e}"));
+                }
+            }
         }
         let _ = out.flush();
         if timeout.is_some_and(|t| last_data.elapsed() >= t) {
-            timed_out = true;
+            eprintln!("[ERROR] Error processing message, terminating consumer process: org.apache.kafka.common.errors.TimeoutException");
             break;
         }
         if last_commit.elapsed() >= COMMIT_INTERVAL {
             if let Err(e) = c.commit() {
-                result = Err(e);
-                break;
+                return fail(count, e);
             }
             last_commit = Instant::now();
         }
     }
     let _ = out.flush();
-    drop(out);
-    if result.is_ok() {
-        result = c.commit();
-    }
-    if timed_out {
-        eprintln!("[ERROR] Error processing message, terminating consumer process: org.apache.kafka.common.errors.TimeoutException");
-    }
-    eprintln!("Processed a total of {count} messages");
-    result
+    Ok(count)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn record() -> ConsumedRecord {
-        ConsumedRecord {
-            partition: 2,
-            offset: 41,
-            timestamp: 1700000000123,
-            timestamp_type: TimestampType::CreateTime,
-            key: Some(b"k1".to_vec()),
-            value: Some(b"v1".to_vec()),
-            headers: vec![(b"h".to_vec(), Some(b"x".to_vec())), (b"n".to_vec(), None)],
-        }
-    }
-
-    fn fmt(props: &[&str]) -> Formatter {
-        let items: Vec<String> = props.iter().map(|s| s.to_string()).collect();
-        Formatter::from_props(&Props::parse(&items, "--property").unwrap()).unwrap()
-    }
-
-    fn show(f: &Formatter, r: &ConsumedRecord) -> String {
-        String::from_utf8(f.format(r)).unwrap()
-    }
-
-    #[test]
-    fn default_prints_the_value() {
-        assert_eq!(show(&fmt(&[]), &record()), "v1\n");
-    }
-
-    #[test]
-    fn all_columns_in_kafka_order() {
-        let f = fmt(&[
-            "print.key=true",
-            "print.timestamp=true",
-            "print.partition=true",
-            "print.offset=true",
-            "print.headers=true",
-        ]);
-        assert_eq!(
-            show(&f, &record()),
-            "CreateTime:1700000000123\tPartition:2\tOffset:41\th:x,n:null\tk1\tv1\n"
-        );
-    }
-
-    #[test]
-    fn key_separator_nulls_and_no_value() {
-        let mut r = record();
-        r.key = None;
-        r.headers.clear();
-        r.timestamp_type = TimestampType::LogAppendTime;
-        assert_eq!(
-            show(&fmt(&["print.key=true", "key.separator=:"]), &r),
-            "null:v1\n"
-        );
-        assert_eq!(
-            show(&fmt(&["print.key=true", "print.value=false"]), &r),
-            "null\n"
-        );
-        assert_eq!(show(&fmt(&["print.headers=true"]), &r), "NO_HEADERS\tv1\n");
-        assert_eq!(
-            show(&fmt(&["print.timestamp=true", "print.value=false"]), &r),
-            "LogAppendTime:1700000000123\n"
-        );
-        assert_eq!(show(&fmt(&["print.value=false"]), &r), "");
-    }
 
     #[test]
     fn offsets_parse() {

@@ -1,7 +1,8 @@
 //! `gregor console-producer` (also run as `kafka-console-producer.sh`): one record
-//! per stdin line, parsed as Kafka's LineMessageReader does (`parse.key`,
-//! `key.separator`, `parse.headers`, `ignore.error`, `null.marker`), partitioned like
-//! the Java producer and sent in v2 record batches (optionally compressed).
+//! per stdin line, parsed as Kafka's LineMessageReader does (`line_reader.rs`),
+//! partitioned like the Java producer and sent in v2 record batches (optionally
+//! compressed). Kafka 4.1's producer-tuning flags are accepted; those without
+//! effect in gregor say so on stderr.
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -13,6 +14,7 @@ use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
 
 use super::args::{bootstrap, Props};
 use super::client::check;
+use super::line_reader::{parse_line, LineFormat, LineRecord};
 use super::partitioner::Partitioner;
 use super::session::{topic_name, Session};
 use crate::record::{build_batch, BatchParams, BuilderRecord, Compression, RecordHeaders};
@@ -39,15 +41,22 @@ pub struct ProducerArgs {
     pub topic: String,
     /// Line reader property, `key=value` (repeatable): parse.key, key.separator,
     /// parse.headers, headers.delimiter, headers.separator, headers.key.separator,
-    /// ignore.error, null.marker.
-    #[arg(long = "property", value_name = "KEY=VALUE")]
+    /// ignore.error, null.marker. `--reader-property` is Kafka 4.2's name.
+    #[arg(long = "property", visible_alias = "reader-property", value_name = "KEY=VALUE")]
     pub properties: Vec<String>,
+    /// A properties file of line reader properties (--property wins).
+    #[arg(long, value_name = "FILE")]
+    pub reader_config: Option<String>,
+    /// Line reader class: LineMessageReader (the default, any package prefix).
+    #[arg(long, value_name = "CLASS")]
+    pub line_reader: Option<String>,
     /// Producer property, `key=value` (repeatable): acks, compression.type,
     /// linger.ms, batch.size, request.timeout.ms; others are accepted and ignored.
-    #[arg(long = "producer-property", value_name = "KEY=VALUE")]
+    /// `--command-property` is Kafka 4.2's name.
+    #[arg(long = "producer-property", visible_alias = "command-property", value_name = "KEY=VALUE")]
     pub producer_properties: Vec<String>,
-    /// A properties file of producer properties.
-    #[arg(long = "producer.config", value_name = "FILE")]
+    /// A properties file of producer properties; `--command-config` is Kafka 4.2's name.
+    #[arg(long = "producer.config", visible_alias = "command-config", value_name = "FILE")]
     pub producer_config: Option<String>,
     /// acks: -1 (all), 0 or 1.
     #[arg(long, allow_hyphen_values = true)]
@@ -69,140 +78,59 @@ pub struct ProducerArgs {
     pub sync: bool,
     #[arg(long)]
     pub request_timeout_ms: Option<i32>,
-    /// Accepted for compatibility; retries are not attempted.
+    /// The producer's `batch.size`, in bytes (Kafka's second name for it).
+    #[arg(long)]
+    pub max_partition_memory_bytes: Option<usize>,
+    /// Producer `retries`: accepted; gregor sends each batch once.
     #[arg(long)]
     pub message_send_max_retries: Option<i32>,
-    /// Accepted for compatibility.
+    /// Producer `retry.backoff.ms`: accepted; gregor sends each batch once.
+    #[arg(long)]
+    pub retry_backoff_ms: Option<u64>,
+    /// Producer `max.block.ms`: accepted without effect.
     #[arg(long)]
     pub max_block_ms: Option<u64>,
+    /// Producer `buffer.memory`, in bytes: accepted without effect.
+    #[arg(long)]
+    pub max_memory_bytes: Option<u64>,
+    /// Producer `metadata.max.age.ms`: accepted without effect.
+    #[arg(long)]
+    pub metadata_expiry_ms: Option<u64>,
+    /// Producer `send.buffer.bytes`, in bytes: accepted without effect.
+    #[arg(long)]
+    pub socket_buffer_size: Option<u64>,
 }
 
-/// How stdin lines become records (LineMessageReader's properties).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LineFormat {
-    pub parse_key: bool,
-    pub key_separator: String,
-    pub parse_headers: bool,
-    pub headers_delimiter: String,
-    pub headers_separator: String,
-    pub headers_key_separator: String,
-    pub ignore_error: bool,
-    pub null_marker: Option<String>,
-}
-
-impl LineFormat {
-    pub fn from_props(p: &Props) -> Result<LineFormat, String> {
-        let f = LineFormat {
-            parse_key: p.flag("parse.key", false)?,
-            key_separator: p.text("key.separator", "\t"),
-            parse_headers: p.flag("parse.headers", false)?,
-            headers_delimiter: p.text("headers.delimiter", "\t"),
-            headers_separator: p.text("headers.separator", ","),
-            headers_key_separator: p.text("headers.key.separator", ":"),
-            ignore_error: p.flag("ignore.error", false)?,
-            null_marker: p.get("null.marker").map(super::args::unescape),
-        };
-        for (name, v) in [
-            ("key.separator", &f.key_separator),
-            ("headers.delimiter", &f.headers_delimiter),
-            ("headers.separator", &f.headers_separator),
-            ("headers.key.separator", &f.headers_key_separator),
-        ] {
-            if v.is_empty() {
-                return Err(format!("{name} must not be empty"));
-            }
+/// One stderr line for each flag gregor accepts but does not act on, so a
+/// command line copied from Kafka runs and says what it did not do.
+fn notes(args: &ProducerArgs) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut note = |given: bool, flag: &str, why: &str| {
+        if given {
+            out.push(format!("Note: {flag} is accepted without effect: {why}"));
         }
-        Ok(f)
-    }
+    };
+    let once = "gregor's console producer sends each batch once (no retries)";
+    note(args.message_send_max_retries.is_some(), "--message-send-max-retries", once);
+    note(args.retry_backoff_ms.is_some(), "--retry-backoff-ms", once);
+    note(args.max_block_ms.is_some(), "--max-block-ms", "gregor reads stdin into a bounded queue and never blocks on buffer memory");
+    note(args.max_memory_bytes.is_some(), "--max-memory-bytes", "gregor buffers one batch per partition");
+    note(args.metadata_expiry_ms.is_some(), "--metadata-expiry-ms", "a single node's partition leaders do not move, so metadata is read once");
+    note(args.socket_buffer_size.is_some(), "--socket-buffer-size", "gregor keeps the system's socket buffer sizes");
+    out
 }
 
-/// A record parsed from one line.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct LineRecord {
-    pub key: Option<Vec<u8>>,
-    pub value: Option<Vec<u8>>,
-    pub headers: Vec<(Vec<u8>, Option<Vec<u8>>)>,
-}
-
-/// The part of `line` from `start` up to `sep`: None when the feature is off, or
-/// when the separator is missing and errors are ignored.
-fn demarcate<'a>(
-    f: &LineFormat,
-    enabled: bool,
-    line: &'a str,
-    start: usize,
-    sep: &str,
-    what: &str,
-    line_no: u64,
-) -> Result<Option<&'a str>, String> {
-    if !enabled {
-        return Ok(None);
-    }
-    match line[start..].find(sep) {
-        Some(i) => Ok(Some(&line[start..start + i])),
-        None if f.ignore_error => Ok(None),
-        None => Err(format!(
-            "No {what} found on line number {line_no}: '{line}'"
+/// Kafka's only line reader; other classes are Java code gregor cannot run.
+fn check_line_reader(class: Option<&str>) -> Result<(), String> {
+    match class.map(|c| c.trim().rsplit('.').next().unwrap_or_default()) {
+        None | Some("LineMessageReader") => Ok(()),
+        Some(_) => Err(format!(
+            "line reader {} is not available in gregor; only LineMessageReader is",
+            class.unwrap_or_default()
         )),
     }
 }
 
-/// Parses one line as Kafka's LineMessageReader: `[headers<delim>][key<sep>]value`.
-pub fn parse_line(f: &LineFormat, line: &str, line_no: u64) -> Result<LineRecord, String> {
-    let nullable = |s: &str| -> Option<Vec<u8>> {
-        match &f.null_marker {
-            Some(m) if m == s => None,
-            _ => Some(s.as_bytes().to_vec()),
-        }
-    };
-    let mut pos = 0;
-    let mut rec = LineRecord::default();
-    let headers = demarcate(
-        f,
-        f.parse_headers,
-        line,
-        pos,
-        &f.headers_delimiter,
-        "headers delimiter",
-        line_no,
-    )?;
-    if let Some(h) = headers {
-        pos += h.len() + f.headers_delimiter.len();
-        if f.null_marker.as_deref() != Some(h) {
-            for pair in h
-                .split(f.headers_separator.as_str())
-                .filter(|p| !p.is_empty())
-            {
-                let (k, v) = match pair.find(f.headers_key_separator.as_str()) {
-                    Some(i) => (
-                        &pair[..i],
-                        nullable(&pair[i + f.headers_key_separator.len()..]),
-                    ),
-                    None => (pair, None),
-                };
-                if f.null_marker.as_deref() == Some(k) {
-                    return Err(format!("Header keys should not be equal to the null marker '{k}' as they can't be null"));
-                }
-                rec.headers.push((k.as_bytes().to_vec(), v));
-            }
-        }
-    }
-    let key = demarcate(
-        f,
-        f.parse_key,
-        line,
-        pos,
-        &f.key_separator,
-        "key separator",
-        line_no,
-    )?;
-    if let Some(k) = key {
-        pos += k.len() + f.key_separator.len();
-        rec.key = nullable(k);
-    }
-    rec.value = nullable(&line[pos..]);
-    Ok(rec)
-}
 
 /// Producer settings resolved from the flags and properties.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -263,7 +191,7 @@ impl SendSettings {
             .timeout
             .or(number("linger.ms")?)
             .unwrap_or(DEFAULT_LINGER_MS);
-        let batch_bytes = match args.batch_size {
+        let batch_bytes = match args.max_partition_memory_bytes.or(args.batch_size) {
             Some(b) => b,
             None => number("batch.size")?.map_or(DEFAULT_BATCH_BYTES, |b| b as usize),
         };
@@ -438,7 +366,13 @@ pub fn run(args: &ProducerArgs) -> Result<(), String> {
         args.bootstrap_server.as_deref(),
         args.broker_list.as_deref(),
     )?;
-    let format = LineFormat::from_props(&Props::parse(&args.properties, "--property")?)?;
+    check_line_reader(args.line_reader.as_deref())?;
+    let reader_props =
+        Props::parse(&args.properties, "--property")?.with_file(args.reader_config.as_deref())?;
+    let format = LineFormat::from_props(&reader_props)?;
+    for n in notes(args) {
+        eprintln!("{n}");
+    }
     let props = Props::parse(&args.producer_properties, "--producer-property")?
         .with_file(args.producer_config.as_deref())?;
     let settings = SendSettings::resolve(args, &props)?;
@@ -494,67 +428,12 @@ pub fn run(args: &ProducerArgs) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    fn fmt(props: &[&str]) -> LineFormat {
-        let items: Vec<String> = props.iter().map(|s| s.to_string()).collect();
-        LineFormat::from_props(&Props::parse(&items, "--property").unwrap()).unwrap()
-    }
-
     fn rec(key: Option<&str>, value: Option<&str>) -> LineRecord {
         LineRecord {
             key: key.map(|k| k.as_bytes().to_vec()),
             value: value.map(|v| v.as_bytes().to_vec()),
             headers: vec![],
         }
-    }
-
-    #[test]
-    fn plain_lines_are_values() {
-        let f = fmt(&[]);
-        assert_eq!(parse_line(&f, "a\tb", 1).unwrap(), rec(None, Some("a\tb")));
-        assert_eq!(parse_line(&f, "", 1).unwrap(), rec(None, Some("")));
-    }
-
-    #[test]
-    fn keys_split_at_the_first_separator() {
-        let f = fmt(&["parse.key=true"]);
-        assert_eq!(
-            parse_line(&f, "k\tv\tw", 1).unwrap(),
-            rec(Some("k"), Some("v\tw"))
-        );
-        let f = fmt(&["parse.key=true", "key.separator=::"]);
-        assert_eq!(
-            parse_line(&f, "user-1::{\"a\":1}", 1).unwrap(),
-            rec(Some("user-1"), Some("{\"a\":1}"))
-        );
-        assert_eq!(parse_line(&f, "::v", 1).unwrap(), rec(Some(""), Some("v")));
-        let err = parse_line(&f, "no separator", 7).unwrap_err();
-        assert_eq!(
-            err,
-            "No key separator found on line number 7: 'no separator'"
-        );
-        let f = fmt(&["parse.key=true", "key.separator=:", "ignore.error=true"]);
-        assert_eq!(
-            parse_line(&f, "whole", 1).unwrap(),
-            rec(None, Some("whole"))
-        );
-    }
-
-    #[test]
-    fn null_marker_and_headers() {
-        let f = fmt(&["parse.key=true", "key.separator=,", "null.marker=NULL"]);
-        assert_eq!(parse_line(&f, "NULL,x", 1).unwrap(), rec(None, Some("x")));
-        assert_eq!(parse_line(&f, "k,NULL", 1).unwrap(), rec(Some("k"), None));
-        let f = fmt(&["parse.key=true", "parse.headers=true", "null.marker=N"]);
-        let r = parse_line(&f, "h1:v1,h2:N,h3\tk\tv", 1).unwrap();
-        assert_eq!(
-            r.headers,
-            vec![
-                (b"h1".to_vec(), Some(b"v1".to_vec())),
-                (b"h2".to_vec(), None),
-                (b"h3".to_vec(), None)
-            ]
-        );
-        assert_eq!((r.key, r.value), (Some(b"k".to_vec()), Some(b"v".to_vec())));
     }
 
     #[test]
@@ -566,6 +445,8 @@ mod tests {
         assert_eq!(parse_codec("ZSTD"), Ok(Compression::Zstd));
         assert_eq!(parse_codec("none"), Ok(Compression::None));
         assert!(parse_codec("brotli").is_err());
+        assert!(check_line_reader(Some("kafka.tools.LineMessageReader")).is_ok());
+        assert!(check_line_reader(Some("com.example.CsvReader")).is_err());
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! `gregor consumer-groups` (also run as `kafka-consumer-groups.sh`): `--list`,
-//! `--describe` (offsets and lag, `--members`, `--state`) for one group or
-//! `--all-groups`, `--delete`, and `--reset-offsets` with Kafka's table layouts.
+//! `gregor consumer-groups` (also run as `kafka-consumer-groups.sh`): Kafka 4.1's
+//! actions — `--list` (`--state`, `--type` filters), `--describe` (offsets and
+//! lag, `--members [--verbose]`, `--state`) for groups or `--all-groups`,
+//! `--delete`, `--reset-offsets` and `--delete-offsets` (both in
+//! `group_reset.rs`) and `--validate-regex` — with Kafka's table layouts.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -8,16 +10,20 @@ use std::time::Duration;
 use kafka_protocol::messages::describe_groups_response::DescribedGroup;
 
 use super::groups::{self, assigned_partitions, Committed};
-use super::session::{Session, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP};
+use super::group_list::{check_args, list, validate_regex};
+use super::group_reset;
+use super::session::{Session, LATEST_TIMESTAMP};
 
 /// What Kafka's tool prints for a value it does not have.
 const MISSING: &str = "-";
 const READ_UNCOMMITTED: i8 = 0;
+/// Kafka's default `--timeout`: how long to wait for the broker's answers, in ms.
+const DEFAULT_TIMEOUT_MS: u64 = 30_000;
 
 #[derive(Debug, clap::Args)]
 pub struct ConsumerGroupsArgs {
     #[arg(long)]
-    pub bootstrap_server: String,
+    pub bootstrap_server: Option<String>,
     #[arg(long)]
     pub list: bool,
     #[arg(long)]
@@ -26,24 +32,36 @@ pub struct ConsumerGroupsArgs {
     pub delete: bool,
     #[arg(long)]
     pub reset_offsets: bool,
-    /// Group (repeatable for --describe and --delete).
+    /// Delete the group's committed offsets of --topic (OffsetDelete).
+    #[arg(long)]
+    pub delete_offsets: bool,
+    /// Print whether a regex (for KIP-848 subscriptions) is valid; needs no broker.
+    #[arg(long, value_name = "REGEX")]
+    pub validate_regex: Option<String>,
+    /// Group (repeatable for --describe, --delete and --reset-offsets).
     #[arg(long = "group")]
     pub groups: Vec<String>,
+    /// With --describe, --delete or --reset-offsets: every group.
     #[arg(long)]
     pub all_groups: bool,
     /// With --describe: the members instead of the offsets.
     #[arg(long)]
     pub members: bool,
-    /// With --describe: the group state; with --list: also each group's state.
+    /// With --describe: the group state; with --list: also each group's state,
+    /// or only groups in these states (comma-separated).
     #[arg(long, num_args = 0..=1, default_missing_value = "")]
     pub state: Option<String>,
-    /// Accepted with --describe --members.
+    /// With --list: also each group's type, or only groups of these types
+    /// (comma-separated: classic, consumer).
+    #[arg(long = "type", num_args = 0..=1, default_missing_value = "")]
+    pub group_type: Option<String>,
+    /// With --describe --members: each member's assigned partitions too.
     #[arg(long)]
     pub verbose: bool,
     /// With --describe: the offsets (the default).
     #[arg(long)]
     pub offsets: bool,
-    /// With --reset-offsets: `topic` or `topic:0,1` (repeatable).
+    /// With --reset-offsets/--delete-offsets: `topic` or `topic:0,1` (repeatable).
     #[arg(long = "topic")]
     pub topics: Vec<String>,
     /// With --reset-offsets: every topic the group has offsets for.
@@ -55,18 +73,31 @@ pub struct ConsumerGroupsArgs {
     pub to_latest: bool,
     #[arg(long)]
     pub to_current: bool,
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub to_offset: Option<i64>,
     #[arg(long, allow_hyphen_values = true)]
     pub shift_by: Option<i64>,
+    /// Reset to the first offset at or after this time: YYYY-MM-DDTHH:mm:SS.sss
+    /// with an optional zone (Z, +hh:mm, +hhmm, +hh; none = UTC).
+    #[arg(long, value_name = "DATETIME")]
+    pub to_datetime: Option<String>,
+    /// Reset to the first offset at or after now minus this ISO-8601 duration (PnDTnHnMnS).
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
+    pub by_duration: Option<String>,
+    /// Reset to the offsets of a CSV file ([group,]topic,partition,offset), as --export writes.
+    #[arg(long, value_name = "FILE")]
+    pub from_file: Option<String>,
+    /// With --reset-offsets: print the plan as CSV instead of a table.
+    #[arg(long)]
+    pub export: bool,
     #[arg(long)]
     pub execute: bool,
     #[arg(long)]
     pub dry_run: bool,
-    /// Accepted for compatibility (client properties file); not read.
+    /// Admin client properties file: accepted; gregor's tools need no client properties.
     #[arg(long)]
     pub command_config: Option<String>,
-    /// Accepted for compatibility.
+    /// How long to wait for the broker's answers, in ms (default 30000).
     #[arg(long)]
     pub timeout: Option<u64>,
 }
@@ -146,37 +177,6 @@ pub fn offsets_table(rows: &[OffsetRow]) -> Vec<String> {
         ));
     }
     out
-}
-
-/// Kafka's reset-offsets table (fixed widths, padded last column included).
-pub fn reset_table(group: &str, offsets: &[(String, i32, i64)]) -> Vec<String> {
-    let fmt = |a: &str, b: &str, c: &str, d: &str| format!("{a:<30} {b:<30} {c:<10} {d:<15}");
-    let mut out = vec![
-        String::new(),
-        fmt("GROUP", "TOPIC", "PARTITION", "NEW-OFFSET"),
-    ];
-    for (t, p, o) in offsets {
-        out.push(fmt(group, t, &p.to_string(), &o.to_string()));
-    }
-    out
-}
-
-/// Parses a `--topic` of `--reset-offsets`: `name` or `name:0,2`.
-pub fn parse_topic_spec(s: &str) -> Result<(String, Option<Vec<i32>>), String> {
-    match s.split_once(':') {
-        None => Ok((s.to_string(), None)),
-        Some((t, ps)) => {
-            let parts = ps
-                .split(',')
-                .map(|p| {
-                    p.trim()
-                        .parse::<i32>()
-                        .map_err(|_| format!("invalid partition {p:?} in --topic {s}"))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok((t.to_string(), Some(parts)))
-        }
-    }
 }
 
 struct Tool {
@@ -324,23 +324,27 @@ impl Tool {
                     widths(&|m| m.member_id.len()),
                     widths(&|m| m.client_host.len()),
                     widths(&|m| m.client_id.len()),
+                    15,
                 ];
+                let mut header = vec!["GROUP", "CONSUMER-ID", "HOST", "CLIENT-ID", "#PARTITIONS"];
+                if args.verbose {
+                    header.push("ASSIGNMENT");
+                }
                 out.push(String::new());
-                out.push(row(
-                    &["GROUP", "CONSUMER-ID", "HOST", "CLIENT-ID", "#PARTITIONS"].map(String::from),
-                    &w,
-                ));
+                out.push(row(&header.iter().map(|h| h.to_string()).collect::<Vec<_>>(), &w));
                 for m in &g.members {
-                    out.push(row(
-                        &[
-                            group.clone(),
-                            m.member_id.to_string(),
-                            m.client_host.to_string(),
-                            m.client_id.to_string(),
-                            assigned_partitions(&m.member_assignment).len().to_string(),
-                        ],
-                        &w,
-                    ));
+                    let assigned = assigned_partitions(&m.member_assignment);
+                    let mut cells = vec![
+                        group.clone(),
+                        m.member_id.to_string(),
+                        m.client_host.to_string(),
+                        m.client_id.to_string(),
+                        assigned.len().to_string(),
+                    ];
+                    if args.verbose {
+                        cells.push(assignment_text(&assigned));
+                    }
+                    out.push(row(&cells, &w));
                 }
             } else {
                 let rows = self.offset_rows(group, &g)?;
@@ -356,81 +360,6 @@ impl Tool {
             return Err(errors.join("\n"));
         }
         Ok(out)
-    }
-
-    fn reset(&mut self, args: &ConsumerGroupsArgs, group: &str) -> Result<Vec<String>, String> {
-        let specs = [
-            args.to_earliest,
-            args.to_latest,
-            args.to_current,
-            args.to_offset.is_some(),
-            args.shift_by.is_some(),
-        ];
-        if specs.iter().filter(|s| **s).count() != 1 {
-            return Err("exactly one of --to-earliest, --to-latest, --to-current, --to-offset, --shift-by is required".into());
-        }
-        if args.topics.is_empty() == !args.all_topics {
-            return Err("one of --topic or --all-topics is required with --reset-offsets".into());
-        }
-        let g = self.describe_group(group)?;
-        let state = g.group_state.as_str();
-        if !matches!(state, "Empty" | "Dead") {
-            return Err(format!(
-                "Assignments can only be reset if the group '{group}' is inactive, but the current state is {state}."
-            ));
-        }
-        let committed = self.committed(group)?;
-        let mut targets: Vec<(String, Option<Vec<i32>>)> = Vec::new();
-        if args.all_topics {
-            let topics: BTreeSet<String> = committed.keys().map(|(t, _)| t.clone()).collect();
-            targets.extend(topics.into_iter().map(|t| (t, None)));
-        }
-        for spec in &args.topics {
-            targets.push(parse_topic_spec(spec)?);
-        }
-        let mut new_offsets: Vec<(String, i32, i64)> = Vec::new();
-        for (topic, only) in targets {
-            let earliest = self.topic_offsets(&topic, EARLIEST_TIMESTAMP)?;
-            let latest = self.topic_offsets(&topic, LATEST_TIMESTAMP)?;
-            let parts: Vec<i32> = match only {
-                Some(ps) => {
-                    if let Some(p) = ps.iter().find(|p| !latest.contains_key(p)) {
-                        return Err(format!("topic {topic} has no partition {p}"));
-                    }
-                    ps
-                }
-                None => latest.keys().copied().collect(),
-            };
-            for p in parts {
-                let (lo, hi) = (earliest[&p], latest[&p]);
-                let current = committed.get(&(topic.clone(), p)).copied();
-                let want = if args.to_earliest {
-                    lo
-                } else if args.to_latest {
-                    hi
-                } else if let Some(o) = args.to_offset {
-                    o
-                } else if let Some(s) = args.shift_by {
-                    current.unwrap_or(hi).saturating_add(s)
-                } else {
-                    current.unwrap_or(hi)
-                };
-                new_offsets.push((topic.clone(), p, want.clamp(lo, hi)));
-            }
-        }
-        if args.execute {
-            let mut by_topic: BTreeMap<String, Vec<(i32, i64)>> = BTreeMap::new();
-            for (t, p, o) in &new_offsets {
-                by_topic.entry(t.clone()).or_default().push((*p, *o));
-            }
-            for (t, offsets) in by_topic {
-                let c = self.session.coordinator(group)?;
-                groups::commit(c, group, &t, &offsets)?;
-            }
-        } else if !args.dry_run {
-            eprintln!("WARN: No action will be performed as the --execute option is missing. Add --execute to reset the offsets, or --dry-run to only show them.");
-        }
-        Ok(reset_table(group, &new_offsets))
     }
 
     fn delete(&mut self, names: &[String]) -> Result<Vec<String>, String> {
@@ -457,57 +386,83 @@ impl Tool {
     }
 }
 
+/// `--verbose` members' ASSIGNMENT column: `topic(0,1),other(2)`, or `-`.
+fn assignment_text(assigned: &[(String, i32)]) -> String {
+    let mut by_topic: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for (t, p) in assigned {
+        by_topic.entry(t).or_default().push(p.to_string());
+    }
+    if by_topic.is_empty() {
+        return MISSING.to_string();
+    }
+    by_topic
+        .iter()
+        .map(|(t, ps)| format!("{t}({})", ps.join(",")))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Runs the command; Ok(lines to print).
 pub fn run(args: &ConsumerGroupsArgs) -> Result<Vec<String>, String> {
-    let actions = [args.list, args.describe, args.delete, args.reset_offsets];
-    if actions.iter().filter(|a| **a).count() != 1 {
-        return Err(
-            "exactly one of --list, --describe, --delete, --reset-offsets is required".into(),
-        );
+    check_args(args)?;
+    if let Some(re) = &args.validate_regex {
+        return Ok(vec![validate_regex(re)]);
     }
+    let timeout = Duration::from_millis(args.timeout.unwrap_or(DEFAULT_TIMEOUT_MS));
+    let server = args.bootstrap_server.as_deref().unwrap_or_default();
     let mut tool = Tool {
-        session: Session::connect(&args.bootstrap_server, Duration::from_secs(30))?,
+        session: Session::connect(server, timeout)?,
     };
+    if args.list {
+        return list(&mut tool.session, args);
+    }
+    if args.delete_offsets {
+        return group_reset::delete_offsets(&mut tool.session, &args.groups[0], &args.topics);
+    }
     let names = if args.all_groups {
         tool.all_groups()?
     } else {
         args.groups.clone()
     };
-    if !args.list && names.is_empty() && !args.all_groups {
-        return Err("--group or --all-groups is required".into());
-    }
-    if args.list {
-        let listed = groups::list(&mut tool.session.bootstrap)?;
-        let mut rows: Vec<(String, String)> = listed
-            .iter()
-            .map(|g| (g.group_id.0.to_string(), g.group_state.to_string()))
-            .collect();
-        rows.sort();
-        return Ok(match &args.state {
-            None => rows.into_iter().map(|(g, _)| g).collect(),
-            Some(filter) => {
-                let w = rows.iter().map(|(g, _)| g.len()).max().unwrap_or(0).max(15);
-                let mut out = vec![row(&["GROUP".into(), "STATE".into()], &[w])];
-                for (g, s) in rows {
-                    if filter.is_empty()
-                        || filter.split(',').any(|f| f.trim().eq_ignore_ascii_case(&s))
-                    {
-                        out.push(row(&[g, s], &[w]));
-                    }
-                }
-                out
-            }
-        });
-    }
     if args.describe {
         return tool.describe(args, &names);
     }
     if args.delete {
         return tool.delete(&names);
     }
-    let mut out = Vec::new();
+    let file = match &args.from_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+            Some(group_reset::parse_plan(&text, &args.groups)?)
+        }
+        None => None,
+    };
+    let mut plans = Vec::new();
     for g in &names {
-        out.extend(tool.reset(args, g)?);
+        let rows = match &file {
+            Some(f) => match f.get(g) {
+                Some(rows) => group_reset::plan(&mut tool.session, args, g, Some(rows))?,
+                None => {
+                    eprintln!("\nError: No reset plan for group {g} found");
+                    continue;
+                }
+            },
+            None => group_reset::plan(&mut tool.session, args, g, None)?,
+        };
+        if args.execute {
+            group_reset::execute(&mut tool.session, g, &rows)?;
+        }
+        plans.push((g.clone(), rows));
+    }
+    if !args.execute && !args.dry_run {
+        eprintln!("WARN: No action will be performed as the --execute option is missing. Add --execute to reset the offsets, or --dry-run to only show them.");
+    }
+    if args.export {
+        return Ok(group_reset::export_csv(&plans, args.groups.len() == 1));
+    }
+    let mut out = Vec::new();
+    for (g, rows) in &plans {
+        out.extend(group_reset::reset_table(g, rows));
     }
     Ok(out)
 }
@@ -554,24 +509,5 @@ mod tests {
             t[3],
             "g               orders          1          -               4               -               consumer-1-abc  /10.0.0.1       consumer-1"
         );
-    }
-
-    #[test]
-    fn reset_table_and_topic_specs() {
-        let t = reset_table("g", &[("t".into(), 0, 5)]);
-        assert_eq!(
-            t[1].trim_end(),
-            "GROUP                          TOPIC                          PARTITION  NEW-OFFSET"
-        );
-        assert_eq!(
-            t[2],
-            format!("{:<30} {:<30} {:<10} {:<15}", "g", "t", "0", "5")
-        );
-        assert_eq!(parse_topic_spec("t").unwrap(), ("t".into(), None));
-        assert_eq!(
-            parse_topic_spec("t:0,2").unwrap(),
-            ("t".into(), Some(vec![0, 2]))
-        );
-        assert!(parse_topic_spec("t:x").is_err());
     }
 }
