@@ -12,9 +12,12 @@ pub mod configs;
 pub mod console_consumer;
 pub mod console_producer;
 pub mod consumer_groups;
+pub mod cub;
 pub mod fetched;
 pub mod groups;
 pub mod health;
+pub mod names;
+pub mod nc;
 pub mod partitioner;
 pub mod session;
 pub mod topics;
@@ -82,6 +85,30 @@ pub const TOOLS: &[Tool] = &[
         subcommand: "health",
         about: "exit 0 if the broker answers ApiVersions (container healthchecks)",
         main: |a| cli::clap_main(a, health::run),
+    },
+    Tool {
+        script: Some("nc"),
+        subcommand: "nc",
+        about: "netcat's -z port check and stdin/stdout relay (healthchecks)",
+        main: nc::main,
+    },
+    Tool {
+        script: Some("cub"),
+        subcommand: "cub",
+        about: "Confluent's readiness helper: cub kafka-ready MIN_BROKERS TIMEOUT_SECS",
+        main: cub::main,
+    },
+    Tool {
+        script: Some("ub"),
+        subcommand: "ub",
+        about: "Confluent 8.x's readiness helper: ub kafka-ready MIN_BROKERS TIMEOUT_SECS",
+        main: cub::main,
+    },
+    Tool {
+        script: None,
+        subcommand: "tool-names",
+        about: "print every tool's script name",
+        main: |a| cli::clap_main(a, names::run),
     },
 ];
 
