@@ -2,11 +2,12 @@
 # Lays out the image's file system for Dockerfile.prebuilt (build-image.sh)
 # and the build stage of Dockerfile, so both images are the same:
 #
-#   docker/assemble-rootfs.sh GREGOR BUSYBOX BASH OUT
+#   docker/assemble-rootfs.sh GREGOR BUSYBOX MKSH BASH OUT
 #
-# GREGOR is the stripped static binary, BUSYBOX Debian's static busybox,
-# BASH Debian's bash-static binary or "" for busybox ash under the bash name
-# (see README.md, "Shell"). OUT gets two trees: OUT/root (owned by root in the
+# GREGOR is the stripped static binary, BUSYBOX Debian's static busybox (the
+# applets), MKSH Debian's static (musl) mksh, the shell behind /bin/sh and,
+# unless BASH names Debian's bash-static binary, /bin/bash (README.md,
+# "Shell", says why). OUT gets two trees: OUT/root (owned by root in the
 # image) and OUT/user (the directories uid 1000 must write; the Dockerfile
 # copies each with --chown).
 #
@@ -14,14 +15,15 @@
 # added to src/tools/mod.rs is linked without editing this file.
 set -euo pipefail
 
-if [ $# -ne 4 ]; then
-    echo "usage: $0 GREGOR BUSYBOX BASH|'' OUT" >&2
+if [ $# -ne 5 ]; then
+    echo "usage: $0 GREGOR BUSYBOX MKSH BASH|'' OUT" >&2
     exit 2
 fi
 GREGOR="$1"
 BUSYBOX="$2"
-BASH_BIN="$3"
-OUT="$4"
+MKSH="$3"
+BASH_BIN="$4"
+OUT="$5"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 SRC="$HERE/rootfs"
 R="$OUT/root"
@@ -70,29 +72,29 @@ ln -sf /opt/bitnami/scripts/kafka/entrypoint.sh "$R/entrypoint.sh"
 ln -sf /opt/bitnami/scripts/kafka/run.sh "$R/run.sh"
 
 # busybox and the applets compose files and start scripts call; nc is
-# gregor's (busybox's lacks -z), so busybox gets no nc link.
+# gregor's (busybox's lacks -z), so busybox gets no nc link. busybox's own
+# ash is only /bin/ash: it runs its applets ahead of PATH, so `sh -c 'nc -z
+# ...'` under it would reach busybox's nc, not gregor's.
 install -m 755 "$BUSYBOX" "$R/bin/busybox"
-applets="sh ash awk sed cut grep egrep fgrep hostname id timeout sleep usleep cat
+applets="ash awk sed cut grep egrep fgrep hostname id timeout sleep usleep cat
 echo env tr head tail wc mkdir rmdir rm cp mv ln ls ps kill killall pidof printf
 test [ [[ seq tee xargs date uname which mktemp chmod chown dirname basename
 readlink realpath sort uniq touch true false nslookup wget expr find stat du df
 base64 od hexdump md5sum sha256sum gzip gunzip zcat tar diff cmp less more vi
 pwd whoami groups nproc free top uptime watch netstat ip ping setsid stty tty
 yes getopt tac rev fold expand truncate sync clear logger time"
-have="$("$BUSYBOX" --list)"
+have=" $("$BUSYBOX" --list | tr '\n' ' ') "
 for a in $applets; do
-    if printf '%s\n' "$have" | grep -qxF -- "$a"; then
-        ln -sf busybox "$R/bin/$a"
-    else
-        echo "warning: this busybox has no $a applet" >&2
-    fi
+    case "$have" in
+        *" $a "*) ln -sf busybox "$R/bin/$a" ;;
+        *) echo "warning: this busybox has no $a applet" >&2 ;;
+    esac
 done
 ln -sf /bin/busybox "$R/usr/bin/env"
+install -m 755 "$MKSH" "$R/bin/mksh"
+ln -sf mksh "$R/bin/sh"
 if [ -n "$BASH_BIN" ]; then
     install -m 755 "$BASH_BIN" "$R/bin/bash"
 else
-    # busybox has no bash applet name: hand bash's arguments to ash.
-    printf '#!/bin/sh\n# busybox ash under the bash name (see docker/README.md, "Shell").\nexec /bin/sh "$@"\n' \
-        >"$R/bin/bash"
-    chmod 755 "$R/bin/bash"
+    ln -sf mksh "$R/bin/bash"
 fi

@@ -3,16 +3,17 @@
 # engines that cannot pull a Rust image (Dockerfile.prebuilt, FROM scratch).
 #
 #   docker/build-image.sh                       # build the binary, tag gregor:latest
-#   docker/build-image.sh --binary PATH --tag gregor:test [--shell ash|bash]
+#   docker/build-image.sh --binary PATH --tag gregor:test [--shell mksh|bash]
 #
 # The binary must be statically linked (the image has no libc); without
 # --binary it is built with
 #   RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --target x86_64-unknown-linux-gnu
 #
-# Debian's busybox-static (sh, the applets, and /bin/bash as ash by default)
-# is fetched with apt-get download and cached in docker/.cache; --shell bash
-# adds Debian's bash-static (real bash: arrays, ${!var}, /dev/tcp) for 2.3 MB
-# more. docker/README.md ("Shell") has the figures behind the default. The layout itself is
+# Debian's busybox-static (the applets) and mksh's static musl build (/bin/sh
+# and, by default, /bin/bash) are fetched with apt-get download and cached in
+# docker/.cache; --shell bash puts Debian's bash-static at /bin/bash instead
+# (real bash: declare -A, ${!var}, /dev/tcp) for 2.3 MB more.
+# docker/README.md ("Shell") has the figures behind the default. The layout itself is
 # docker/assemble-rootfs.sh, shared with docker/Dockerfile.
 set -euo pipefail
 
@@ -21,7 +22,7 @@ ROOT="$(cd "$HERE/.." && pwd)"
 TARGET=x86_64-unknown-linux-gnu
 BINARY=""
 TAG="gregor:latest"
-SHELL_KIND=ash
+SHELL_KIND=mksh
 #: The issue's ceiling for the image, in bytes (docker image inspect .Size).
 MAX_IMAGE_BYTES=15000000
 while [ $# -gt 0 ]; do
@@ -29,7 +30,7 @@ while [ $# -gt 0 ]; do
         --binary) BINARY="$2"; shift 2 ;;
         --tag) TAG="$2"; shift 2 ;;
         --shell) SHELL_KIND="$2"; shift 2 ;;
-        *) echo "usage: $0 [--binary PATH] [--tag TAG] [--shell ash|bash]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--binary PATH] [--tag TAG] [--shell mksh|bash]" >&2; exit 2 ;;
     esac
 done
 
@@ -68,22 +69,26 @@ if ! fetch_deb_binary busybox-static bin/busybox busybox; then
     echo "busybox-static unavailable (apt-get download failed): the image needs its sh and applets" >&2
     exit 1
 fi
+if ! fetch_deb_binary mksh usr/lib/x86_64-linux-musl/bin/mksh mksh; then
+    echo "mksh unavailable (apt-get download failed): the image needs its /bin/sh" >&2
+    exit 1
+fi
 BASH_BIN=""
 case "$SHELL_KIND" in
-    ash) ;;
+    mksh) ;;
     bash)
         if ! fetch_deb_binary bash-static bin/bash-static bash; then
             echo "bash-static unavailable (apt-get download failed)" >&2
             exit 1
         fi
         BASH_BIN="$CACHE/bash" ;;
-    *) echo "--shell takes ash or bash, not $SHELL_KIND" >&2; exit 2 ;;
+    *) echo "--shell takes mksh or bash, not $SHELL_KIND" >&2; exit 2 ;;
 esac
 
 CTX="$(mktemp -d)"
 trap 'rm -rf "$CTX"' EXIT
 strip -o "$CTX/gregor" "$BINARY" 2>/dev/null || cp "$BINARY" "$CTX/gregor"
-"$HERE/assemble-rootfs.sh" "$CTX/gregor" "$CACHE/busybox" "$BASH_BIN" "$CTX"
+"$HERE/assemble-rootfs.sh" "$CTX/gregor" "$CACHE/busybox" "$CACHE/mksh" "$BASH_BIN" "$CTX"
 rm "$CTX/gregor"
 
 docker build -q -f "$HERE/Dockerfile.prebuilt" -t "$TAG" "$CTX" >/dev/null
