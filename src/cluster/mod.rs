@@ -25,6 +25,7 @@
 
 pub mod image;
 pub mod log_store;
+pub mod meta_properties;
 pub mod network;
 pub mod state_machine;
 pub mod types;
@@ -489,7 +490,7 @@ pub fn random_cluster_id() -> String {
     base64url_nopad(uuid::Uuid::new_v4().as_bytes())
 }
 
-fn base64url_nopad(bytes: &[u8]) -> String {
+pub(crate) fn base64url_nopad(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {

@@ -14,6 +14,7 @@ pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_log_dirs;
+pub mod describe_quorum;
 pub mod describe_topic_partitions;
 pub mod elect_leaders;
 pub mod fetch;
@@ -88,6 +89,7 @@ pub const SUPPORTED_APIS: &[ApiSpec] = &[
     create_partitions::SPEC,
     delete_records::SPEC,
     describe_log_dirs::SPEC,
+    describe_quorum::SPEC,
     offset_for_leader_epoch::SPEC,
     elect_leaders::SPEC,
     describe_topic_partitions::SPEC,
@@ -211,6 +213,7 @@ pub async fn handle_frame(
         RequestKind::CreatePartitions(r) => create_partitions::handle(&ctx, r).await,
         RequestKind::DeleteRecords(r) => delete_records::handle(&ctx, r).await,
         RequestKind::DescribeLogDirs(r) => describe_log_dirs::handle(&ctx, r).await,
+        RequestKind::DescribeQuorum(r) => describe_quorum::handle(&ctx, r),
         RequestKind::OffsetForLeaderEpoch(r) => offset_for_leader_epoch::handle(&ctx, r).await,
         RequestKind::ElectLeaders(r) => elect_leaders::handle(&ctx, r).await,
         RequestKind::DescribeTopicPartitions(r) => describe_topic_partitions::handle(&ctx, r).await,

@@ -18,6 +18,7 @@ mod io;
 #[cfg(test)]
 pub(crate) mod power_tests;
 pub mod producer_state;
+pub mod progress;
 mod read;
 pub(crate) mod recovery;
 mod retention;

@@ -176,6 +176,7 @@ pub(crate) fn recover_segment(seg: &mut Segment, interval: u32) -> Result<u64, L
             crc = crc32c::crc32c_append(crc, &chunk[..n]);
             at += n as u64;
         }
+        super::progress::add_scanned_bytes(total);
         if crc != h.crc {
             problem = Some("CRC mismatch");
             break;

@@ -247,6 +247,7 @@ impl ReplicaManager {
                     },
                 }
             })?;
+            crate::log::progress::add_opened_partition();
             opened.push(Arc::new(Partition {
                 topic: topic.name.as_str().into(),
                 topic_id: topic.topic_id,

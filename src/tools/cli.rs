@@ -16,7 +16,8 @@ use std::process::ExitCode;
 /// gregor's own version.
 pub const VERSION_TEXT: &str = concat!("4.1.0 (gregor ", env!("CARGO_PKG_VERSION"), ")");
 
-/// The clap parser of one tool's flags, for any `clap::Args` struct.
+// The clap parser of one tool's flags, for any `clap::Args` struct (a plain
+// comment: a doc comment here would become every tool's help text).
 #[derive(Debug, clap::Parser)]
 struct Wrapped<A: clap::Args> {
     #[command(flatten)]
@@ -134,8 +135,7 @@ fn single_dash_longs(command: &clap::Command, argv: Vec<OsString>) -> Vec<OsStri
                 let starts_alpha = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
                 let exact = longs.iter().any(|l| l == name);
                 let prefix = longs.iter().filter(|l| l.starts_with(name)).count() == 1;
-                (starts_alpha && (exact || (name.len() >= 3 && prefix)))
-                    .then(|| format!("-{text}"))
+                (starts_alpha && (exact || (name.len() >= 3 && prefix))).then(|| format!("-{text}"))
             });
         out.push(rewritten.map_or(arg, OsString::from));
     }
@@ -166,7 +166,16 @@ mod tests {
     fn kafka_style_long_options_parse() {
         let d: Demo = parse(
             "demo",
-            argv(&["-topic", "t", "--bootstrap", "h:1", "--acks", "-1", "-t", "id"]),
+            argv(&[
+                "-topic",
+                "t",
+                "--bootstrap",
+                "h:1",
+                "--acks",
+                "-1",
+                "-t",
+                "id",
+            ]),
         )
         .unwrap();
         assert_eq!(d.topic.as_deref(), Some("t"));

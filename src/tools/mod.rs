@@ -4,23 +4,33 @@
 use std::ffi::OsString;
 use std::process::ExitCode;
 
+pub mod admin;
 pub mod args;
-pub mod cli;
 pub mod broker_api_versions;
+pub mod cli;
 pub mod client;
+pub mod cluster;
 pub mod configs;
 pub mod console_consumer;
 pub mod console_producer;
 pub mod consumer_groups;
 pub mod cub;
+pub mod delete_records;
+pub mod features;
 pub mod fetched;
+pub mod get_offsets;
 pub mod groups;
 pub mod health;
+pub mod leader_election;
+pub mod log_dirs;
+pub mod metadata_quorum;
 pub mod names;
 pub mod nc;
 pub mod partitioner;
 pub mod session;
+pub mod storage;
 pub mod topics;
+pub mod transactions;
 
 /// One built-in tool: its Kafka script name (without `.sh`; `None` for
 /// gregor's own), its gregor subcommand, and its entry point, which gets the
@@ -46,21 +56,13 @@ pub const TOOLS: &[Tool] = &[
         script: Some("kafka-console-producer"),
         subcommand: "console-producer",
         about: "produce stdin lines to a topic",
-        main: |a| {
-            cli::clap_main(a, |x| {
-                console_producer::run(x).map(|()| vec![])
-            })
-        },
+        main: |a| cli::clap_main(a, |x| console_producer::run(x).map(|()| vec![])),
     },
     Tool {
         script: Some("kafka-console-consumer"),
         subcommand: "console-consumer",
         about: "print a topic's records",
-        main: |a| {
-            cli::clap_main(a, |x| {
-                console_consumer::run(x).map(|()| vec![])
-            })
-        },
+        main: |a| cli::clap_main(a, |x| console_consumer::run(x).map(|()| vec![])),
     },
     Tool {
         script: Some("kafka-consumer-groups"),
@@ -81,10 +83,70 @@ pub const TOOLS: &[Tool] = &[
         main: |a| cli::clap_main(a, broker_api_versions::run),
     },
     Tool {
+        script: Some("kafka-server-start"),
+        subcommand: "server-start",
+        about: "run the broker from a server.properties file",
+        main: crate::start::server_start_main,
+    },
+    Tool {
+        script: Some("kafka-storage"),
+        subcommand: "storage",
+        about: "format a data directory (meta.properties), print random ids",
+        main: |a| cli::clap_main(a, storage::run),
+    },
+    Tool {
         script: None,
         subcommand: "health",
         about: "exit 0 if the broker answers ApiVersions (container healthchecks)",
         main: |a| cli::clap_main(a, health::run),
+    },
+    Tool {
+        script: Some("kafka-get-offsets"),
+        subcommand: "get-offsets",
+        about: "print partitions' offsets at a time (ListOffsets)",
+        main: |a| cli::clap_main(a, get_offsets::run),
+    },
+    Tool {
+        script: Some("kafka-delete-records"),
+        subcommand: "delete-records",
+        about: "move partitions' log start offsets (DeleteRecords)",
+        main: |a| cli::clap_main(a, delete_records::run),
+    },
+    Tool {
+        script: Some("kafka-log-dirs"),
+        subcommand: "log-dirs",
+        about: "describe brokers' log directories and partition sizes",
+        main: |a| cli::clap_main(a, log_dirs::run),
+    },
+    Tool {
+        script: Some("kafka-leader-election"),
+        subcommand: "leader-election",
+        about: "run a preferred or unclean leader election",
+        main: |a| cli::clap_main(a, leader_election::run),
+    },
+    Tool {
+        script: Some("kafka-cluster"),
+        subcommand: "cluster",
+        about: "print the cluster id or the endpoints (DescribeCluster)",
+        main: |a| cli::clap_main(a, cluster::run),
+    },
+    Tool {
+        script: Some("kafka-metadata-quorum"),
+        subcommand: "metadata-quorum",
+        about: "describe the metadata Raft quorum (DescribeQuorum)",
+        main: |a| cli::clap_main(a, metadata_quorum::run),
+    },
+    Tool {
+        script: Some("kafka-features"),
+        subcommand: "features",
+        about: "describe feature flags; release version mappings",
+        main: |a| cli::clap_main(a, features::run),
+    },
+    Tool {
+        script: Some("kafka-transactions"),
+        subcommand: "transactions",
+        about: "list and describe transactions and producers",
+        main: |a| cli::clap_main(a, transactions::run),
     },
     Tool {
         script: Some("nc"),
@@ -155,7 +217,10 @@ mod tests {
         let sub = |n: &str| super::tool_for_script(n).map(|t| t.subcommand);
         assert_eq!(sub("kafka-topics.sh"), Some("topics"));
         assert_eq!(sub("kafka-console-consumer"), Some("console-consumer"));
-        assert_eq!(sub("kafka-broker-api-versions.sh"), Some("broker-api-versions"));
+        assert_eq!(
+            sub("kafka-broker-api-versions.sh"),
+            Some("broker-api-versions")
+        );
         assert_eq!(sub("gregor"), None);
         assert_eq!(sub("health"), None);
         assert!(super::tool_for_subcommand("health").is_some());
