@@ -17,6 +17,7 @@ pub mod console_format;
 pub mod console_producer;
 pub mod consumer_groups;
 pub mod consumer_perf;
+pub mod cub;
 pub mod delete_records;
 pub mod dump_log;
 pub mod features;
@@ -31,6 +32,8 @@ pub mod leader_election;
 pub mod line_reader;
 pub mod log_dirs;
 pub mod metadata_quorum;
+pub mod names;
+pub mod nc;
 pub mod partitioner;
 pub mod pipeline;
 pub mod producer_perf;
@@ -188,6 +191,30 @@ pub const TOOLS: &[Tool] = &[
         subcommand: "dump-log",
         about: "print the batches and records of segment and index files (offline)",
         main: |a| cli::clap_main(a, dump_log::run),
+    },
+    Tool {
+        script: Some("nc"),
+        subcommand: "nc",
+        about: "netcat's -z port check and stdin/stdout relay (healthchecks)",
+        main: nc::main,
+    },
+    Tool {
+        script: Some("cub"),
+        subcommand: "cub",
+        about: "Confluent's readiness helper: cub kafka-ready MIN_BROKERS TIMEOUT_SECS",
+        main: cub::main,
+    },
+    Tool {
+        script: Some("ub"),
+        subcommand: "ub",
+        about: "Confluent 8.x's readiness helper: ub kafka-ready MIN_BROKERS TIMEOUT_SECS",
+        main: cub::main,
+    },
+    Tool {
+        script: None,
+        subcommand: "tool-names",
+        about: "print every tool's script name",
+        main: |a| cli::clap_main(a, names::run),
     },
 ];
 
