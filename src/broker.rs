@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::cluster::meta_properties;
 use crate::cluster::{MetadataCommand, MetadataStore};
 use crate::config::BrokerConfig;
 use crate::group::GroupCoordinator;
@@ -38,6 +39,8 @@ pub enum StartError {
     },
     #[error("cluster metadata: {0}")]
     Metadata(#[from] crate::cluster::ClusterError),
+    #[error("data directory identity: {0}")]
+    Identity(#[from] crate::cluster::meta_properties::MetaError),
     #[error("partition logs: {0}")]
     Logs(#[from] crate::replica::ReplicaError),
 }
@@ -68,9 +71,14 @@ impl Broker {
         })?;
         let metadata_dir = config.data_dir.join("__cluster_metadata");
         crate::replica::check_metadata_present(&config.data_dir, &metadata_dir)?;
-        let metadata =
-            MetadataStore::open(&metadata_dir, config.node_id, config.cluster_id.clone()).await?;
+        let cluster_id = meta_properties::resolve_cluster_id(
+            &config.data_dir,
+            config.node_id,
+            config.cluster_id.as_deref(),
+        )?;
+        let metadata = MetadataStore::open(&metadata_dir, config.node_id, cluster_id).await?;
         let image = metadata.image();
+        meta_properties::ensure_written(&config.data_dir, config.node_id, &image.cluster_id)?;
         let advertised = &config.advertised_listeners[0];
         let registered = image.brokers.get(&config.node_id);
         let needs_registration = registered.map_or(true, |b| {

@@ -27,6 +27,11 @@ pub enum ConfigError {
         line: usize,
         text: String,
     },
+    /// A setting gregor understands but cannot honour (yet): starting anyway
+    /// would pretend (a plaintext "SSL" listener, a "cluster" of unconnected
+    /// nodes), so the start stops and says what to use instead.
+    #[error("{key}: {reason}")]
+    Unsupported { key: String, reason: String },
     #[error("invalid value {value:?} for {key}: {reason}")]
     Invalid {
         key: String,
@@ -117,6 +122,12 @@ pub struct BrokerConfig {
     pub txn: crate::txn::coordinator::TxnConfig,
     /// Keys given in the file or flags that gregor accepted but does not act on.
     pub ignored_keys: Vec<String>,
+    /// Of those, the keys neither gregor nor Kafka 4.1 knows (typos, other
+    /// products' settings): the start logs them once, as a warning.
+    pub unknown_keys: Vec<String>,
+    /// Things the start should tell the operator about the configuration
+    /// (parsing stays silent so `gregor health` and the tools can use it).
+    pub notes: Vec<String>,
     /// Every property given explicitly (file, `KAFKA_*` environment, flags;
     /// the later of two wins), values trimmed. DescribeConfigs reports a key
     /// found here as STATIC_BROKER_CONFIG and one missing as DEFAULT_CONFIG,
@@ -431,7 +442,7 @@ impl BrokerConfig {
                     ignored_keys.push(other.to_string())
                 }
                 other => {
-                    tracing::warn!(key = other, "unknown configuration key ignored");
+                    cfg.unknown_keys.push(other.to_string());
                     ignored_keys.push(other.to_string());
                 }
             }
@@ -455,17 +466,23 @@ impl BrokerConfig {
                 None => return Err(invalid("log.dirs", dirs, "empty")),
             }
             if dirs.split(',').filter(|s| !s.trim().is_empty()).count() > 1 {
-                tracing::warn!("log.dirs lists several directories; gregor uses the first");
+                cfg.notes
+                    .push("log.dirs lists several directories; gregor uses the first".into());
             }
         }
         // KRaft controller listeners carry only controller traffic in Kafka; a single
         // gregor node has no controller quorum to serve, so they are not bound.
+        crate::config_support::refuse_unsupported(&props, &cfg.listeners, cfg.node_id)?;
         if let Some(names) = props.get("controller.listener.names") {
             let names: Vec<&str> = names.split(',').map(str::trim).collect();
+            let notes = &mut cfg.notes;
             cfg.listeners.retain(|l| {
                 let controller = names.contains(&l.name.as_str());
                 if controller {
-                    tracing::info!(listener = %l.name, port = l.port, "controller listener not bound (no KRaft quorum on one node)");
+                    notes.push(format!(
+                        "controller listener {} (port {}) not bound: one node's metadata quorum needs no controller socket",
+                        l.name, l.port
+                    ));
                 }
                 !controller
             });
@@ -481,6 +498,16 @@ impl BrokerConfig {
             Some(value) => parse_listeners("advertised.listeners", value)?,
             None => default_advertised(&cfg.listeners),
         };
+        // Since Kafka 3.9 a controller takes its endpoints from
+        // advertised.listeners too; those are not client listeners here.
+        if let Some(names) = props.get("controller.listener.names") {
+            let names: Vec<&str> = names.split(',').map(str::trim).collect();
+            cfg.advertised_listeners
+                .retain(|l| !names.contains(&l.name.as_str()));
+            if cfg.advertised_listeners.is_empty() {
+                cfg.advertised_listeners = default_advertised(&cfg.listeners);
+            }
+        }
         for adv in &cfg.advertised_listeners {
             if !cfg.listeners.iter().any(|l| l.name == adv.name) {
                 return Err(invalid(
@@ -580,6 +607,8 @@ impl Default for BrokerConfig {
             groups: crate::group::GroupConfig::default(),
             txn: Default::default(),
             ignored_keys: Vec::new(),
+            unknown_keys: Vec::new(),
+            notes: Vec::new(),
             explicit: BTreeMap::new(),
         }
     }

@@ -10,6 +10,11 @@
 //! derives it from `KAFKA_ADVERTISED_LISTENERS` with every host replaced by
 //! `0.0.0.0`; this module does the same, so a compose file written for that image
 //! needs no change.
+//!
+//! bitnami/kafka's `KAFKA_CFG_*` variables are read too (its rule: every `_`
+//! is a `.`, with `sasl_ssl`/`sasl_plaintext` kept whole), and its
+//! `KAFKA_CLUSTER_ID` / `KAFKA_KRAFT_CLUSTER_ID` name the cluster id, so a
+//! compose file written for that image configures gregor as well.
 
 /// `KAFKA_*` variables that are not broker properties (JVM, log4j, JMX, the image's
 /// own scripts). They are accepted and ignored.
@@ -30,8 +35,32 @@ const NOT_PROPERTIES: &[&str] = &[
     "KAFKA_HOME",
 ];
 
+/// The data directory when nothing configures `log.dirs`: the volume the
+/// apache/kafka and cp-kafka images declare.
+pub const DEFAULT_LOG_DIRS: &str = "/var/lib/kafka/data";
+
+/// Variables naming the cluster id (apache's, then bitnami's two).
+const CLUSTER_ID_VARS: &[&str] = &["CLUSTER_ID", "KAFKA_CLUSTER_ID", "KAFKA_KRAFT_CLUSTER_ID"];
+
+/// The property for one bitnami `KAFKA_CFG_*` variable name.
+pub fn bitnami_property_name(var: &str) -> Option<String> {
+    let rest = var.strip_prefix("KAFKA_CFG_")?;
+    if rest.is_empty() {
+        return None;
+    }
+    let dotted = rest.to_ascii_lowercase().replace('_', ".");
+    Some(
+        dotted
+            .replace("sasl.ssl", "sasl_ssl")
+            .replace("sasl.plaintext", "sasl_plaintext"),
+    )
+}
+
 /// The property name for one `KAFKA_*` variable name, or `None` if it is not one.
 pub fn property_name(var: &str) -> Option<String> {
+    if var.starts_with("KAFKA_CFG_") {
+        return bitnami_property_name(var);
+    }
     let rest = var.strip_prefix("KAFKA_")?;
     if rest.is_empty() || NOT_PROPERTIES.contains(&var) || var.starts_with("KAFKA_LOG4J_") {
         return None;
@@ -73,10 +102,23 @@ where
     let mut advertised: Option<String> = None;
     let mut has_listeners = false;
     let mut vars: Vec<(String, String)> = vars.into_iter().collect();
-    vars.sort();
+    // bitnami's KAFKA_CFG_* after the apache-style names, so they win a tie;
+    // CLUSTER_ID over bitnami's spellings.
+    vars.sort_by_key(|(name, _)| {
+        let rank = if CLUSTER_ID_VARS.contains(&name.as_str()) {
+            3 - CLUSTER_ID_VARS.iter().position(|v| v == name).unwrap_or(0)
+        } else if name.starts_with("KAFKA_CFG_") {
+            1
+        } else {
+            0
+        };
+        (rank, name.clone())
+    });
     for (name, value) in vars {
-        if name == "CLUSTER_ID" {
-            pairs.push(("cluster.id".to_string(), value));
+        if CLUSTER_ID_VARS.contains(&name.as_str()) {
+            if !value.trim().is_empty() {
+                pairs.push(("cluster.id".to_string(), value));
+            }
             continue;
         }
         if !name.starts_with("KAFKA_") {
@@ -116,6 +158,19 @@ fn listeners_from_advertised(advertised: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// The apache/kafka image's file input: `server.properties` in the mounted
+/// config directory (`/mnt/shared/config`), whose entries the environment
+/// then overrides. None when the directory holds no such file.
+pub fn mounted_properties(
+    dir: &std::path::Path,
+) -> Result<Option<(std::path::PathBuf, Vec<(String, String)>)>, crate::config::ConfigError> {
+    let path = dir.join("server.properties");
+    if !path.is_file() {
+        return Ok(None);
+    }
+    crate::config::read_properties_file(&path).map(|pairs| Some((path, pairs)))
 }
 
 #[cfg(test)]
@@ -167,6 +222,29 @@ mod tests {
         ] {
             assert_eq!(property_name(var), None, "{var}");
         }
+    }
+
+    #[test]
+    fn bitnami_names_and_cluster_ids() {
+        assert_eq!(
+            property_name("KAFKA_CFG_MESSAGE_MAX_BYTES").as_deref(),
+            Some("message.max.bytes")
+        );
+        assert_eq!(
+            property_name("KAFKA_CFG_LISTENER_NAME_CLIENT_SASL_PLAINTEXT_X").as_deref(),
+            Some("listener.name.client.sasl_plaintext.x")
+        );
+        let (pairs, _) = properties_from_env(env(&[
+            ("KAFKA_CFG_NODE_ID", "0"),
+            ("KAFKA_NODE_ID", "5"),
+            ("KAFKA_KRAFT_CLUSTER_ID", "kraft"),
+            ("KAFKA_CLUSTER_ID", "bitnami"),
+        ]));
+        let get = |k: &str| pairs.iter().rev().find(|(p, _)| p == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("node.id"), Some("0"));
+        assert_eq!(get("cluster.id"), Some("bitnami"));
+        let (pairs, _) = properties_from_env(env(&[("KAFKA_CLUSTER_ID", "b"), ("CLUSTER_ID", "a")]));
+        assert_eq!(pairs.last().map(|(_, v)| v.as_str()), Some("a"));
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod config;
 pub mod config_describe;
 pub mod config_env;
+pub(crate) mod config_support;
 pub mod ephemeral;
 pub mod error;
 /// Entry points of the fuzz targets in `fuzz/`; not the broker's API.
@@ -23,6 +24,7 @@ pub mod protocol;
 pub mod record;
 pub mod replica;
 pub mod server;
+pub mod start;
 pub(crate) mod storage;
 pub mod tools;
 pub mod topic_config;

@@ -25,6 +25,7 @@
 
 pub mod image;
 pub mod log_store;
+pub mod meta_properties;
 pub mod network;
 pub mod state_machine;
 pub mod types;

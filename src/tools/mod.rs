@@ -17,6 +17,7 @@ pub mod groups;
 pub mod health;
 pub mod partitioner;
 pub mod session;
+pub mod storage;
 pub mod topics;
 
 /// One built-in tool: its Kafka script name (without `.sh`; `None` for
@@ -76,6 +77,18 @@ pub const TOOLS: &[Tool] = &[
         subcommand: "broker-api-versions",
         about: "print each broker's API versions",
         main: |a| cli::clap_main(a, broker_api_versions::run),
+    },
+    Tool {
+        script: Some("kafka-server-start"),
+        subcommand: "server-start",
+        about: "run the broker from a server.properties file",
+        main: crate::start::server_start_main,
+    },
+    Tool {
+        script: Some("kafka-storage"),
+        subcommand: "storage",
+        about: "format a data directory (meta.properties), print random ids",
+        main: |a| cli::clap_main(a, storage::run),
     },
     Tool {
         script: None,
