@@ -11,9 +11,7 @@ Needs a Docker engine and docker-compose, like test_docker.py; skipped with the 
 
 import os
 import re
-import shutil
 import subprocess
-import tempfile
 import time
 
 import pytest
@@ -135,25 +133,22 @@ def _file_input_without_ssl(tmp):
     return path
 
 
-def test_apache_single_node_file_input_without_ssl_reads_the_file(stacks):
+def test_apache_single_node_file_input_without_ssl_reads_the_file(stacks, tmp_path):
     dockerlib.require_free(ports=[9092], container_names=["broker"])
-    tmp = tempfile.mkdtemp(prefix="gregor-file-input-")
-    try:
-        s = stacks(_file_input_without_ssl(tmp))
-        ready_s = _up_until_ready(s, "broker", "localhost:9092")
-        entries = dockerlib.broker_config("localhost:9092")
-        delay = entries["group.initial.rebalance.delay.ms"]
-        source = delay.source.value if hasattr(delay.source, "value") else int(delay.source)
-        assert (delay.value, source) == ("0", ConfigSource.STATIC_BROKER_CONFIG.value), (delay.value, source)
-        # advertised.listeners comes from the file only: the host must be told localhost:9092.
-        md = clients.ck_admin("localhost:9092").list_topics(timeout=10)
-        assert ["%s:%d" % (b.host, b.port) for b in md.brokers.values()] == ["localhost:9092"]
-        n = dockerlib.produce_consume("localhost:9092", "apache-file-input", 200, partitions=1)
-        summary("apache examples single-node/file-input without its SSL lines: answered %.1fs after `up`; "
-                "group.initial.rebalance.delay.ms=0 from the mounted file is STATIC_BROKER_CONFIG; advertised "
-                "localhost:9092 from the file; %d records produced and consumed" % (ready_s, n))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    # The generated project stays on disk until the fixture has run `down` on it.
+    s = stacks(_file_input_without_ssl(str(tmp_path)))
+    ready_s = _up_until_ready(s, "broker", "localhost:9092")
+    entries = dockerlib.broker_config("localhost:9092")
+    delay = entries["group.initial.rebalance.delay.ms"]
+    source = delay.source.value if hasattr(delay.source, "value") else int(delay.source)
+    assert (delay.value, source) == ("0", ConfigSource.STATIC_BROKER_CONFIG.value), (delay.value, source)
+    # advertised.listeners comes from the file only: the host must be told localhost:9092.
+    md = clients.ck_admin("localhost:9092").list_topics(timeout=10)
+    assert ["%s:%d" % (b.host, b.port) for b in md.brokers.values()] == ["localhost:9092"]
+    n = dockerlib.produce_consume("localhost:9092", "apache-file-input", 200, partitions=1)
+    summary("apache examples single-node/file-input without its SSL lines: answered %.1fs after `up`; "
+            "group.initial.rebalance.delay.ms=0 from the mounted file is STATIC_BROKER_CONFIG; advertised "
+            "localhost:9092 from the file; %d records produced and consumed" % (ready_s, n))
 
 
 # ---------------------------------------------------------------------------
@@ -165,7 +160,8 @@ def test_init_containers_with_kafka_tool_names(stacks):
     s = stacks(INIT_CONTAINERS, env=dict(HOST_PORT=str(port)))
     t0 = time.time()
     # `up -d` returns once every container is created; `check` is created after both init containers ended.
-    s.compose("up", "-d", timeout=240)
+    up = s.compose("up", "-d", timeout=240, check=False)
+    assert up.returncode == 0, "docker-compose up failed:\n%s\n--- kafka log:\n%s" % (up.stderr, s.logs("kafka")[-3000:])
     healthy_s = dockerlib.wait_healthy(s.container("kafka"))
     codes = {}
     for svc in ("init-apache", "init-cp", "check"):
