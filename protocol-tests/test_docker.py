@@ -89,8 +89,9 @@ def test_single_node_stack_survives_down_and_up_on_its_volume(stack_factory):
     brokers = ["%s:%d" % (b.host, b.port) for b in md.brokers.values()]
     assert brokers == [s.bootstrap], "host clients must be told the published address: %r" % brokers
 
-    # Remove the container, keep the named volume, start a new one on it.
-    s.compose("down")
+    # Remove the container (and the image's anonymous volumes, which `down` would leave behind), keep the
+    # named data volume, start a new container on it.
+    s.compose("rm", "-f", "-s", "-v")
     s.compose("up", "-d")
     s.wait_healthy()
     got = clients.consume_confluent(s.bootstrap, topic, 3, len(msgs))
