@@ -8,107 +8,49 @@ from the host over the published port and from a second container over the
 internal listener, then taken down and brought up again on the same volume.
 """
 
+import json
 import os
-import shutil
 import subprocess
 import time
-import uuid
 
 import pytest
 
 import clients
+import dockerlib
 import helpers
 from helpers import summary
 
-ROOT = helpers.REPO_ROOT
-DOCKER_DIR = os.path.join(ROOT, "docker")
-IMAGE = "gregor:protocol-test"
-#: The issue's size target for the image, in bytes.
-MAX_IMAGE_BYTES = 15_000_000
+from dockerlib import IMAGE, LABEL
+
 #: Longest a stack may take to report healthy, in seconds (not a performance figure).
-HEALTHY_TIMEOUT_S = 90
-
-
-def _docker_ready():
-    if shutil.which("docker") is None:
-        return "no docker command on PATH"
-    if shutil.which("docker-compose") is None:
-        return "no docker-compose command on PATH"
-    try:
-        r = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True,
-                           text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return "docker info failed: %s" % e
-    if r.returncode != 0:
-        return "no Docker engine reachable: %s" % r.stderr.strip()[:200]
-    return None
-
-
-def _is_static(path):
-    r = subprocess.run(["readelf", "-l", path], capture_output=True, text=True)
-    return r.returncode == 0 and "Requesting program interpreter" not in r.stdout
+HEALTHY_TIMEOUT_S = dockerlib.READY_TIMEOUT_S
 
 
 @pytest.fixture(scope="module")
 def image():
-    reason = _docker_ready()
-    if reason:
-        pytest.skip("Docker tests skipped: " + reason)
-    binary = os.environ.get("GREGOR_BIN", helpers.DEFAULT_BIN)
-    if not _is_static(binary):
-        pytest.skip("Docker tests skipped: %s is not statically linked (the README's test command "
-                    "builds a static binary; a FROM scratch image needs one)" % binary)
-    r = subprocess.run([os.path.join(DOCKER_DIR, "build-image.sh"), "--binary", binary, "--tag", IMAGE],
-                       capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, "image build failed:\n%s\n%s" % (r.stdout, r.stderr)
-    size = int(subprocess.check_output(["docker", "image", "inspect", "-f", "{{.Size}}", IMAGE], text=True))
-    summary("docker: image %s is %d bytes (%.1f MB)" % (IMAGE, size, size / 1e6))
-    assert size < MAX_IMAGE_BYTES, "image is %d bytes, over the %d-byte target" % (size, MAX_IMAGE_BYTES)
-    return IMAGE
+    return dockerlib.build_image()
 
 
-class Stack:
-    """One `docker-compose -p NAME -f FILE` project on a free host port."""
+def test_image_size_under_target(image):
+    size = dockerlib.image_size()
+    assert size < dockerlib.MAX_IMAGE_BYTES, "image is %d bytes, over the %d-byte target" % (
+        size, dockerlib.MAX_IMAGE_BYTES)
+
+
+class Stack(dockerlib.Stack):
+    """One of docker/'s compose files on a free host port (GREGOR_IMAGE, GREGOR_PORT)."""
 
     def __init__(self, compose_file, image):
-        self.file = os.path.join(DOCKER_DIR, compose_file)
-        self.project = "gpt" + uuid.uuid4().hex[:10]
         self.port = helpers.free_port()
-        self.env = dict(os.environ, GREGOR_IMAGE=image, GREGOR_PORT=str(self.port))
+        super().__init__(os.path.join(dockerlib.DOCKER_DIR, compose_file),
+                         env=dict(GREGOR_IMAGE=image, GREGOR_PORT=str(self.port)))
 
     @property
     def bootstrap(self):
         return "localhost:%d" % self.port
 
-    def compose(self, *args, input=None, timeout=180, check=True):
-        r = subprocess.run(["docker-compose", "-p", self.project, "-f", self.file, *args], env=self.env,
-                           input=input, capture_output=True, text=True, timeout=timeout)
-        if check:
-            assert r.returncode == 0, "docker-compose %s failed (%d):\n%s\n%s" % (
-                " ".join(args), r.returncode, r.stdout, r.stderr)
-        return r
-
-    def container(self, service):
-        cid = self.compose("ps", "-q", service).stdout.strip()
-        assert cid, "no container for service %s" % service
-        return cid
-
     def wait_healthy(self, service="kafka"):
-        cid = self.container(service)
-        deadline = time.time() + HEALTHY_TIMEOUT_S
-        status = None
-        while time.time() < deadline:
-            status = subprocess.check_output(["docker", "inspect", "-f", "{{.State.Health.Status}}", cid],
-                                             text=True).strip()
-            if status == "healthy":
-                return
-            time.sleep(0.5)
-        logs = self.compose("logs", "--no-color", service, check=False).stdout
-        raise AssertionError("%s not healthy after %ds (status %s); logs:\n%s"
-                             % (service, HEALTHY_TIMEOUT_S, status, logs[-3000:]))
-
-    def down(self):
-        self.compose("down", "-v", "--remove-orphans", check=False, timeout=120)
+        return dockerlib.wait_healthy(self.container(service), HEALTHY_TIMEOUT_S)
 
 
 @pytest.fixture
@@ -147,8 +89,9 @@ def test_single_node_stack_survives_down_and_up_on_its_volume(stack_factory):
     brokers = ["%s:%d" % (b.host, b.port) for b in md.brokers.values()]
     assert brokers == [s.bootstrap], "host clients must be told the published address: %r" % brokers
 
-    # Remove the container, keep the named volume, start a new one on it.
-    s.compose("down")
+    # Remove the container (and the image's anonymous volumes, which `down` would leave behind), keep the
+    # named data volume, start a new container on it.
+    s.compose("rm", "-f", "-s", "-v")
     s.compose("up", "-d")
     s.wait_healthy()
     got = clients.consume_confluent(s.bootstrap, topic, 3, len(msgs))
@@ -195,3 +138,84 @@ def test_internal_and_external_listeners_with_init_container(stack_factory):
     summary("docker/compose.internal.yml: init container created orders (3 partitions) over kafka:29092; "
             "20 records produced and consumed by a second container over INTERNAL, read from the host "
             "over EXTERNAL %s" % s.bootstrap)
+
+
+# ---------------------------------------------------------------------------
+# The image as apache/kafka users meet it: config, tools, shell, env spellings.
+# ---------------------------------------------------------------------------
+
+def _run_out(image, *cmd, timeout=60):
+    r = subprocess.run(["docker", "run", "--rm", "--label", LABEL, image, *cmd], capture_output=True,
+                       text=True, timeout=timeout)
+    return r.returncode, r.stdout, r.stderr
+
+
+def test_image_config_matches_apache_kafka(image):
+    cfg = json.loads(subprocess.check_output(["docker", "image", "inspect", "-f", "{{json .Config}}", image]))
+    assert cfg["Cmd"] == ["/etc/kafka/docker/run"], cfg["Cmd"]
+    assert cfg["User"].split(":")[0] in ("1000", "appuser"), cfg["User"]
+    assert set(cfg.get("Volumes") or {}) == {"/etc/kafka/secrets", "/var/lib/kafka/data", "/mnt/shared/config"}, \
+        cfg.get("Volumes")
+    assert "9092/tcp" in (cfg.get("ExposedPorts") or {}), cfg.get("ExposedPorts")
+    # USER 1000 must resolve to a name, as apache's `run` prints `id` first.
+    rc, out, err = _run_out(image, "id")
+    assert rc == 0 and out.startswith("uid=1000"), (rc, out, err)
+    summary("docker: image config Cmd=%s User=%s Volumes=%s; %d bytes"
+            % (cfg["Cmd"], cfg["User"], sorted(cfg["Volumes"]), dockerlib.image_size()))
+
+
+def test_tool_script_and_bash_run_through_the_entrypoint(image):
+    rc, out, err = _run_out(image, "/opt/kafka/bin/kafka-topics.sh", "--version")
+    assert rc == 0, (rc, out, err)
+    assert out.strip().startswith("4.1.0"), out
+    rc, out, err = _run_out(image, "bash", "-c", "echo ok")
+    assert (rc, out) == (0, "ok\n"), (rc, out, err)
+    # A cp-style bare tool name on PATH, as exec-form healthchecks call it.
+    rc, out, err = _run_out(image, "kafka-topics", "--version")
+    assert rc == 0 and out.strip().startswith("4.1.0"), (rc, out, err)
+    summary("docker: `kafka-topics.sh --version`, `kafka-topics --version` and `bash -c 'echo ok'` run as the "
+            "container command")
+
+
+def _apache_plaintext_env(port):
+    """apache's single-node/plaintext env, advertising the host port the test picked."""
+    env = dockerlib.compose_env(os.path.join(dockerlib.APACHE_EXAMPLES, "docker-compose-files", "single-node",
+                                             "plaintext", "docker-compose.yml"), "broker")
+    env["KAFKA_ADVERTISED_LISTENERS"] = "PLAINTEXT_HOST://localhost:%d,PLAINTEXT://broker:19092" % port
+    return env
+
+
+def test_env_log_dirs_cfg_spelling_and_health_output(image):
+    port = helpers.free_port()
+    env = _apache_plaintext_env(port)
+    assert env["KAFKA_LOG_DIRS"] == "/tmp/kraft-combined-logs"  # as every apache example sets it
+    env["KAFKA_CFG_MESSAGE_MAX_BYTES"] = "2097152"  # bitnami's spelling
+    args = ["--hostname", "broker", "-p", "%d:9092" % port]
+    for k, v in env.items():
+        args += ["-e", "%s=%s" % (k, v)]
+    cid = dockerlib.docker_run(*args, image)
+    try:
+        healthy_s = dockerlib.wait_healthy(cid)
+        bootstrap = "localhost:%d" % port
+        n = dockerlib.produce_consume(bootstrap, "docker-logdirs", 100)
+        listing = subprocess.run(["docker", "exec", cid, "ls", "/tmp/kraft-combined-logs"], capture_output=True,
+                                 text=True, timeout=30)
+        assert listing.returncode == 0, listing.stderr
+        assert "meta.properties" in listing.stdout.split(), listing.stdout
+        assert "docker-logdirs-0" in listing.stdout.split(), listing.stdout
+
+        entries = dockerlib.broker_config(bootstrap)
+        assert entries["message.max.bytes"].value == "2097152", entries["message.max.bytes"]
+
+        health = json.loads(dockerlib.inspect(cid, "{{json .State.Health}}"))
+        ok = [h for h in health["Log"] if h["ExitCode"] == 0]
+        assert ok, health
+        for h in health["Log"]:
+            lines = h["Output"].strip().splitlines()
+            assert len(lines) == 1, "health output must be the verdict line only: %r" % h["Output"]
+        summary("docker: KAFKA_LOG_DIRS=/tmp/kraft-combined-logs holds meta.properties and the topic; "
+                "KAFKA_CFG_MESSAGE_MAX_BYTES gave message.max.bytes=2097152; healthy %.1fs after start; "
+                "health log %r; %d records produced and consumed" % (healthy_s, ok[-1]["Output"].strip(), n))
+    finally:
+        dockerlib.remove(cid)
+
