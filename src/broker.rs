@@ -154,7 +154,7 @@ impl Broker {
                         let b = broker.clone();
                         let _ = tokio::task::spawn_blocking(move || b.replicas.apply_retention()).await;
                     }
-                    _ = cleaner.tick() => {
+                    _ = cleaner.tick(), if broker.config.log_cleaner_enable => {
                         let b = broker.clone();
                         let _ = tokio::task::spawn_blocking(move || b.replicas.clean_compacted()).await;
                     }

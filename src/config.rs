@@ -112,6 +112,16 @@ pub struct BrokerConfig {
     pub log_flush_scheduler_interval_ms: u64,
     /// `log.cleaner.backoff.ms`: pause between cleaner passes over compacted partitions.
     pub log_cleaner_backoff_ms: u64,
+    /// `log.cleaner.enable`: false leaves compacted topics uncompacted (Kafka's
+    /// switch for test setups, e.g. kafka-python's broker config).
+    pub log_cleaner_enable: bool,
+    /// `delete.topic.enable`: false answers DeleteTopics with TOPIC_DELETION_DISABLED.
+    pub delete_topic_enable: bool,
+    /// `socket.send.buffer.bytes` / `socket.receive.buffer.bytes`: SO_SNDBUF /
+    /// SO_RCVBUF of accepted connections, in bytes (`None`: the OS default and
+    /// its autotuning, Kafka's -1).
+    pub socket_send_buffer_bytes: Option<usize>,
+    pub socket_receive_buffer_bytes: Option<usize>,
     /// `max.incremental.fetch.session.cache.slots`.
     pub max_incremental_fetch_session_cache_slots: usize,
     /// Default per-topic log settings (`log.segment.bytes`, `log.retention.ms`, ...).
@@ -150,10 +160,37 @@ pub const ACCEPTED_UNUSED_KEYS: &[&str] = &[
     "num.network.threads",
     "num.io.threads",
     "num.recovery.threads.per.data.dir",
-    "socket.send.buffer.bytes",
-    "socket.receive.buffer.bytes",
-    "delete.topic.enable",
     "zookeeper.connect",
+    // Replication, quorum and thread-pool settings of a Kafka cluster, which
+    // one gregor node has no use for (listed so typos stand out as unknown).
+    "num.replica.fetchers",
+    "replica.lag.time.max.ms",
+    "replica.socket.timeout.ms",
+    "replica.fetch.max.bytes",
+    "replica.fetch.wait.max.ms",
+    "replica.high.watermark.checkpoint.interval.ms",
+    "unclean.leader.election.enable",
+    "auto.leader.rebalance.enable",
+    "leader.imbalance.check.interval.seconds",
+    "controller.quorum.election.timeout.ms",
+    "controller.quorum.fetch.timeout.ms",
+    "controller.quorum.request.timeout.ms",
+    "metadata.log.dir",
+    "metadata.log.segment.bytes",
+    "metadata.max.retention.bytes",
+    "offsets.commit.timeout.ms",
+    "offsets.load.buffer.size",
+    "share.coordinator.state.topic.replication.factor",
+    "share.coordinator.state.topic.min.isr",
+    "background.threads",
+    "log.cleaner.threads",
+    "log.cleaner.dedupe.buffer.size",
+    "log.cleaner.io.buffer.size",
+    "log.preallocate",
+    "allow.everyone.if.no.acl.found",
+    "authorizer.class.name",
+    "super.users",
+    "confluent.support.metrics.enable",
 ];
 
 fn invalid(key: &str, value: &str, reason: impl Into<String>) -> ConfigError {
@@ -318,6 +355,14 @@ impl BrokerConfig {
                     cfg.log_flush_scheduler_interval_ms = positive(key, value)?
                 }
                 "log.cleaner.backoff.ms" => cfg.log_cleaner_backoff_ms = positive(key, value)?,
+                "log.cleaner.enable" => cfg.log_cleaner_enable = parse_bool(key, value)?,
+                "delete.topic.enable" => cfg.delete_topic_enable = parse_bool(key, value)?,
+                "socket.send.buffer.bytes" => {
+                    cfg.socket_send_buffer_bytes = socket_buffer(key, value)?
+                }
+                "socket.receive.buffer.bytes" => {
+                    cfg.socket_receive_buffer_bytes = socket_buffer(key, value)?
+                }
                 "log.cleaner.delete.retention.ms" => {
                     log.delete_retention_ms = parse_num(key, value)?
                 }
@@ -465,9 +510,20 @@ impl BrokerConfig {
                 Some(dir) => cfg.data_dir = PathBuf::from(dir),
                 None => return Err(invalid("log.dirs", dirs, "empty")),
             }
-            if dirs.split(',').filter(|s| !s.trim().is_empty()).count() > 1 {
-                cfg.notes
-                    .push("log.dirs lists several directories; gregor uses the first".into());
+            let listed: Vec<&str> = dirs
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect();
+            if listed.len() > 1 {
+                return Err(ConfigError::Unsupported {
+                    key: "log.dirs".into(),
+                    reason: format!(
+                        "{} directories are listed ({}), but gregor keeps all partitions in one data directory (no JBOD placement yet): list one directory (a RAID or LVM volume can span several disks)",
+                        listed.len(),
+                        listed.join(",")
+                    ),
+                });
             }
         }
         // KRaft controller listeners carry only controller traffic in Kafka; a single
@@ -531,6 +587,16 @@ impl BrokerConfig {
             .iter()
             .find(|l| l.name == listener_name)
             .unwrap_or(&self.advertised_listeners[0])
+    }
+}
+
+/// A socket buffer size: -1 (or 0) is the OS default, else at least 1 KiB.
+fn socket_buffer(key: &str, value: &str) -> Result<Option<usize>, ConfigError> {
+    let n: i64 = parse_num(key, value)?;
+    match n {
+        -1 | 0 => Ok(None),
+        n if n >= 1024 => Ok(Some(usize::try_from(n).unwrap_or(usize::MAX))),
+        _ => Err(invalid(key, value, "must be -1 (the OS default) or at least 1024")),
     }
 }
 
@@ -603,6 +669,12 @@ impl Default for BrokerConfig {
             log_flush_scheduler_interval_ms: 1_000,
             max_incremental_fetch_session_cache_slots: 1000,
             log_cleaner_backoff_ms: 15_000,
+            log_cleaner_enable: true,
+            delete_topic_enable: true,
+            // Kafka's defaults are 102400; gregor leaves the kernel's
+            // autotuning in place unless a value is configured.
+            socket_send_buffer_bytes: None,
+            socket_receive_buffer_bytes: None,
             log_defaults: LogConfig::default(),
             groups: crate::group::GroupConfig::default(),
             txn: Default::default(),

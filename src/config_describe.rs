@@ -327,7 +327,7 @@ const BROKER_KEYS: &[BrokerKey] = {
             "log.dirs",
             String,
             |c| some(c.data_dir.display()),
-            "Data directory (the first entry is used).",
+            "Data directory (one; several are refused).",
         ),
         key(
             "log.dir",
@@ -502,6 +502,30 @@ const BROKER_KEYS: &[BrokerKey] = {
             Long,
             |c| some(c.log_cleaner_backoff_ms),
             "Pause between cleaner passes over compacted partitions.",
+        ),
+        key(
+            "log.cleaner.enable",
+            Boolean,
+            |c| some(c.log_cleaner_enable),
+            "Whether compacted topics are compacted.",
+        ),
+        key(
+            "delete.topic.enable",
+            Boolean,
+            |c| some(c.delete_topic_enable),
+            "Whether DeleteTopics may delete topics.",
+        ),
+        key(
+            "socket.send.buffer.bytes",
+            Int,
+            |c| some(c.socket_send_buffer_bytes.map_or(-1, |b| b as i64)),
+            "SO_SNDBUF of client connections (-1: the OS default).",
+        ),
+        key(
+            "socket.receive.buffer.bytes",
+            Int,
+            |c| some(c.socket_receive_buffer_bytes.map_or(-1, |b| b as i64)),
+            "SO_RCVBUF of client connections (-1: the OS default).",
         ),
         key(
             "log.cleaner.delete.retention.ms",

@@ -32,6 +32,7 @@ pub(crate) fn refuse_unsupported(
 ) -> Result<(), ConfigError> {
     let controller_names = list(props.get("controller.listener.names").copied());
     check_roles(props, node_id)?;
+    check_authorizer(props)?;
     check_voters(props, node_id)?;
     let map = protocol_map(props.get("listener.security.protocol.map").copied())?;
     for l in listeners {
@@ -122,6 +123,28 @@ fn check_roles(props: &BTreeMap<&str, &str>, node_id: i32) -> Result<(), ConfigE
         ));
     }
     Ok(())
+}
+
+/// Kafka with an authorizer and no ACLs denies every client that is not a
+/// super user; gregor has no ACLs yet, so it can stand in only where the
+/// configuration lets everyone do everything anyway.
+fn check_authorizer(props: &BTreeMap<&str, &str>) -> Result<(), ConfigError> {
+    let Some(class) = props.get("authorizer.class.name").map(|c| c.trim()) else {
+        return Ok(());
+    };
+    if class.is_empty() {
+        return Ok(());
+    }
+    let everyone = props
+        .get("allow.everyone.if.no.acl.found")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    if everyone {
+        return Ok(());
+    }
+    Err(unsupported(
+        "authorizer.class.name",
+        format!("{class} is configured, but gregor has no ACLs yet and would let every client do everything; remove the authorizer, or set allow.everyone.if.no.acl.found=true if that is what you mean"),
+    ))
 }
 
 fn check_voters(props: &BTreeMap<&str, &str>, node_id: i32) -> Result<(), ConfigError> {
@@ -222,6 +245,31 @@ mod tests {
         assert!(e.starts_with("controller.quorum.bootstrap.servers: 2 controllers"), "{e}");
         let e = start(&[("listener.security.protocol.map", "PLAINTEXT:TLS")]).unwrap_err();
         assert!(e.contains("listener.security.protocol.map"), "{e}");
+    }
+
+    #[test]
+    fn jbod_and_a_denying_authorizer_are_refused() {
+        let e = start(&[("log.dirs", "/a,/b")]).unwrap_err();
+        assert!(e.starts_with("log.dirs: 2 directories are listed (/a,/b)"), "{e}");
+        let e = start(&[("authorizer.class.name", "org.apache.kafka.metadata.authorizer.StandardAuthorizer")])
+            .unwrap_err();
+        assert!(e.starts_with("authorizer.class.name: "), "{e}");
+        start(&[
+            ("authorizer.class.name", "org.apache.kafka.metadata.authorizer.StandardAuthorizer"),
+            ("allow.everyone.if.no.acl.found", "true"),
+        ])
+        .unwrap();
+        let c = start(&[
+            ("socket.send.buffer.bytes", "102400"),
+            ("socket.receive.buffer.bytes", "-1"),
+            ("delete.topic.enable", "false"),
+            ("log.cleaner.enable", "false"),
+        ])
+        .unwrap();
+        assert_eq!(c.socket_send_buffer_bytes, Some(102400));
+        assert_eq!(c.socket_receive_buffer_bytes, None);
+        assert!(!c.delete_topic_enable && !c.log_cleaner_enable);
+        assert!(start(&[("socket.send.buffer.bytes", "10")]).is_err());
     }
 
     #[test]

@@ -39,6 +39,12 @@ pub async fn handle(ctx: &RequestContext<'_>, request: DeleteTopicsRequest) -> O
             .with_name(name.clone().map(|n| TopicName(StrBytes::from_string(n))))
             .with_topic_id(id);
         match topic {
+            _ if !ctx.broker.config.delete_topic_enable => {
+                result.error_code = ResponseError::TopicDeletionDisabled.code();
+                result.error_message = Some(StrBytes::from_static_str(
+                    "topic deletion is disabled (delete.topic.enable=false)",
+                ));
+            }
             None => {
                 let code = if name.is_some() {
                     ResponseError::UnknownTopicOrPartition

@@ -179,6 +179,7 @@ async fn accept_loop(
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
+                set_socket_buffers(&stream, &broker.config);
                 let info = ConnectionInfo {
                     peer,
                     listener_name: listener_name.clone(),
@@ -197,6 +198,23 @@ async fn accept_loop(
                 tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
                 backoff_ms = (backoff_ms * 2).min(1000);
             }
+        }
+    }
+}
+
+/// Applies `socket.send.buffer.bytes` / `socket.receive.buffer.bytes` when
+/// configured; a failure only costs the tuning, so it is logged, not fatal.
+fn set_socket_buffers(stream: &tokio::net::TcpStream, config: &crate::config::BrokerConfig) {
+    use nix::sys::socket::{setsockopt, sockopt};
+    let fd = std::os::fd::AsFd::as_fd(stream);
+    if let Some(bytes) = config.socket_send_buffer_bytes {
+        if let Err(e) = setsockopt(&fd, sockopt::SndBuf, &bytes) {
+            tracing::debug!(error = %e, "cannot set SO_SNDBUF");
+        }
+    }
+    if let Some(bytes) = config.socket_receive_buffer_bytes {
+        if let Err(e) = setsockopt(&fd, sockopt::RcvBuf, &bytes) {
+            tracing::debug!(error = %e, "cannot set SO_RCVBUF");
         }
     }
 }
