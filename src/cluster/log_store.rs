@@ -583,6 +583,15 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 }
 
+
+/// Opaque in debug output: it holds sockets, files or locks, not values
+/// worth printing.
+impl std::fmt::Debug for LogStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogStore").finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::fs::{self, OpenOptions};

@@ -328,3 +328,11 @@ fn check_round_trip(request: &DecodedRequest) {
         request.api_version
     );
 }
+
+/// Opaque in debug output: it holds sockets, files or locks, not values
+/// worth printing.
+impl std::fmt::Debug for HandlerFixture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HandlerFixture").finish_non_exhaustive()
+    }
+}

@@ -347,3 +347,11 @@ pub fn batch_records(batch: &[u8]) -> Result<(BatchHeader, Cow<'_, [u8]>), Recor
     };
     Ok((h, body))
 }
+
+/// Opaque in debug output: it holds sockets, files or locks, not values
+/// worth printing.
+impl std::fmt::Debug for RecordIter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordIter").finish_non_exhaustive()
+    }
+}

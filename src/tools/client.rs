@@ -302,3 +302,11 @@ pub fn check(code: i16, message: Option<&StrBytes>) -> Result<(), String> {
         Err(error_text(code, message.map(|m| m.as_str())))
     }
 }
+
+/// Opaque in debug output: it holds sockets, files or locks, not values
+/// worth printing.
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").finish_non_exhaustive()
+    }
+}

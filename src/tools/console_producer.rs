@@ -228,7 +228,7 @@ fn encode_batch(
     records: &[(LineRecord, i64)],
     compression: Compression,
 ) -> Result<Vec<u8>, String> {
-    let recs: Vec<BuilderRecord> = records
+    let recs: Vec<BuilderRecord<'_>> = records
         .iter()
         .enumerate()
         .map(|(i, (r, ts))| BuilderRecord {

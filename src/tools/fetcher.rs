@@ -102,3 +102,11 @@ impl Fetcher {
         Ok(out)
     }
 }
+
+/// Opaque in debug output: it holds sockets, files or locks, not values
+/// worth printing.
+impl std::fmt::Debug for Fetcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetcher").finish_non_exhaustive()
+    }
+}

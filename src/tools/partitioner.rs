@@ -73,6 +73,15 @@ impl Partitioner {
     }
 }
 
+
+/// Opaque in debug output: it holds sockets, files or locks, not values
+/// worth printing.
+impl std::fmt::Debug for Partitioner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Partitioner").finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -264,7 +264,7 @@ impl<T> Producer<T> {
                 params.base_sequence = txn.next_sequence(p, batch.records.len() as i32);
                 params.is_transactional = true;
             }
-            let recs: Vec<BuilderRecord> = batch
+            let recs: Vec<BuilderRecord<'_>> = batch
                 .records
                 .iter()
                 .enumerate()
@@ -324,5 +324,13 @@ impl<T> Producer<T> {
             });
         }
         Ok(())
+    }
+}
+
+/// Opaque in debug output: it holds sockets, files or locks, not values
+/// worth printing.
+impl<T> std::fmt::Debug for Producer<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer").finish_non_exhaustive()
     }
 }

@@ -232,3 +232,11 @@ impl Session {
         Ok(out)
     }
 }
+
+/// Opaque in debug output: it holds sockets, files or locks, not values
+/// worth printing.
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").finish_non_exhaustive()
+    }
+}

@@ -182,3 +182,11 @@ impl Txn {
         Ok(())
     }
 }
+
+/// Opaque in debug output: it holds sockets, files or locks, not values
+/// worth printing.
+impl std::fmt::Debug for Txn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Txn").finish_non_exhaustive()
+    }
+}
