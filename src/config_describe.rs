@@ -709,7 +709,8 @@ pub fn cluster_min_insync(config: &BrokerConfig, per_broker: bool) -> ConfigEntr
         name: NAME.to_string(),
         value: Some(value),
         source: ConfigSource::DynamicDefaultBroker,
-        read_only: false,
+        // Alterable in Kafka; gregor has no dynamic broker configs.
+        read_only: true,
         sensitive: false,
         config_type: ConfigType::Int,
         doc: "Fewest in-sync replicas an acks=all produce needs (cluster-wide default of topics' min.insync.replicas).",

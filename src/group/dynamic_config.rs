@@ -45,6 +45,29 @@ struct GroupKey {
     doc: &'static str,
 }
 
+/// The broker properties read here (from `BrokerConfig::explicit`), so the
+/// config reader accepts them without calling them unknown.
+pub const BROKER_KEYS_READ: &[&str] = &[
+    "group.consumer.min.session.timeout.ms",
+    "group.consumer.max.session.timeout.ms",
+    "group.consumer.min.heartbeat.interval.ms",
+    "group.consumer.max.heartbeat.interval.ms",
+    "group.share.session.timeout.ms",
+    "group.share.heartbeat.interval.ms",
+    "group.share.record.lock.duration.ms",
+    "group.share.min.session.timeout.ms",
+    "group.share.max.session.timeout.ms",
+    "group.share.min.heartbeat.interval.ms",
+    "group.share.max.heartbeat.interval.ms",
+    "group.share.min.record.lock.duration.ms",
+    "group.share.max.record.lock.duration.ms",
+    "group.streams.min.session.timeout.ms",
+    "group.streams.max.session.timeout.ms",
+    "group.streams.min.heartbeat.interval.ms",
+    "group.streams.max.heartbeat.interval.ms",
+    "group.streams.max.standby.replicas",
+];
+
 /// A broker property as an integer, or Kafka's default for it when unset
 /// or not a number (the broker refuses no property gregor does not use).
 fn broker_int(config: &BrokerConfig, key: &str, kafka_default: i64) -> i64 {
