@@ -161,12 +161,7 @@ fn config_type(k: &GroupKey) -> ConfigType {
 
 /// Checks one value on its own, returning it normalized (ints trimmed).
 fn check_value(k: &GroupKey, value: &str) -> Result<String, String> {
-    let invalid = |why: &str| {
-        format!(
-            "Invalid value {value} for configuration {}: {why}",
-            k.name
-        )
-    };
+    let invalid = |why: &str| format!("Invalid value {value} for configuration {}: {why}", k.name);
     match k.kind {
         Kind::IntAtLeast(min) => {
             let n: i32 = value
@@ -182,8 +177,7 @@ fn check_value(k: &GroupKey, value: &str) -> Result<String, String> {
             let v = value.trim().to_ascii_lowercase();
             let ok = v == "earliest"
                 || v == "latest"
-                || v
-                    .strip_prefix("by_duration:")
+                || v.strip_prefix("by_duration:")
                     .is_some_and(is_iso8601_duration);
             if ok {
                 Ok(value.to_string())
@@ -197,7 +191,10 @@ fn check_value(k: &GroupKey, value: &str) -> Result<String, String> {
             if allowed.contains(&value) {
                 Ok(value.to_string())
             } else {
-                Err(invalid(&format!("String must be one of: {}", allowed.join(", "))))
+                Err(invalid(&format!(
+                    "String must be one of: {}",
+                    allowed.join(", ")
+                )))
             }
         }
     }
@@ -252,10 +249,16 @@ fn is_iso8601_duration(s: &str) -> bool {
 }
 
 /// The group's effective value of every key: override, else default.
-fn effective(config: &BrokerConfig, overrides: &BTreeMap<String, String>) -> BTreeMap<&'static str, String> {
+fn effective(
+    config: &BrokerConfig,
+    overrides: &BTreeMap<String, String>,
+) -> BTreeMap<&'static str, String> {
     KEYS.iter()
         .map(|k| {
-            let v = overrides.get(k.name).cloned().unwrap_or_else(|| (k.default)(config));
+            let v = overrides
+                .get(k.name)
+                .cloned()
+                .unwrap_or_else(|| (k.default)(config));
             (k.name, v)
         })
         .collect()
@@ -278,27 +281,104 @@ pub fn validate(config: &BrokerConfig, overrides: &BTreeMap<String, String>) -> 
     };
     // (group key, broker bound key, Kafka's default bound, is lower bound)
     let bounds: &[(&str, &str, i64, bool)] = &[
-        ("consumer.heartbeat.interval.ms", "group.consumer.min.heartbeat.interval.ms", 5_000, true),
-        ("consumer.heartbeat.interval.ms", "group.consumer.max.heartbeat.interval.ms", 15_000, false),
-        ("consumer.session.timeout.ms", "group.consumer.min.session.timeout.ms", 45_000, true),
-        ("consumer.session.timeout.ms", "group.consumer.max.session.timeout.ms", 60_000, false),
-        ("share.heartbeat.interval.ms", "group.share.min.heartbeat.interval.ms", 5_000, true),
-        ("share.heartbeat.interval.ms", "group.share.max.heartbeat.interval.ms", 15_000, false),
-        ("share.session.timeout.ms", "group.share.min.session.timeout.ms", 45_000, true),
-        ("share.session.timeout.ms", "group.share.max.session.timeout.ms", 60_000, false),
-        ("share.record.lock.duration.ms", "group.share.min.record.lock.duration.ms", 15_000, true),
-        ("share.record.lock.duration.ms", "group.share.max.record.lock.duration.ms", 60_000, false),
-        ("streams.heartbeat.interval.ms", "group.streams.min.heartbeat.interval.ms", 5_000, true),
-        ("streams.heartbeat.interval.ms", "group.streams.max.heartbeat.interval.ms", 15_000, false),
-        ("streams.session.timeout.ms", "group.streams.min.session.timeout.ms", 45_000, true),
-        ("streams.session.timeout.ms", "group.streams.max.session.timeout.ms", 60_000, false),
-        ("streams.num.standby.replicas", "group.streams.max.standby.replicas", 2, false),
+        (
+            "consumer.heartbeat.interval.ms",
+            "group.consumer.min.heartbeat.interval.ms",
+            5_000,
+            true,
+        ),
+        (
+            "consumer.heartbeat.interval.ms",
+            "group.consumer.max.heartbeat.interval.ms",
+            15_000,
+            false,
+        ),
+        (
+            "consumer.session.timeout.ms",
+            "group.consumer.min.session.timeout.ms",
+            45_000,
+            true,
+        ),
+        (
+            "consumer.session.timeout.ms",
+            "group.consumer.max.session.timeout.ms",
+            60_000,
+            false,
+        ),
+        (
+            "share.heartbeat.interval.ms",
+            "group.share.min.heartbeat.interval.ms",
+            5_000,
+            true,
+        ),
+        (
+            "share.heartbeat.interval.ms",
+            "group.share.max.heartbeat.interval.ms",
+            15_000,
+            false,
+        ),
+        (
+            "share.session.timeout.ms",
+            "group.share.min.session.timeout.ms",
+            45_000,
+            true,
+        ),
+        (
+            "share.session.timeout.ms",
+            "group.share.max.session.timeout.ms",
+            60_000,
+            false,
+        ),
+        (
+            "share.record.lock.duration.ms",
+            "group.share.min.record.lock.duration.ms",
+            15_000,
+            true,
+        ),
+        (
+            "share.record.lock.duration.ms",
+            "group.share.max.record.lock.duration.ms",
+            60_000,
+            false,
+        ),
+        (
+            "streams.heartbeat.interval.ms",
+            "group.streams.min.heartbeat.interval.ms",
+            5_000,
+            true,
+        ),
+        (
+            "streams.heartbeat.interval.ms",
+            "group.streams.max.heartbeat.interval.ms",
+            15_000,
+            false,
+        ),
+        (
+            "streams.session.timeout.ms",
+            "group.streams.min.session.timeout.ms",
+            45_000,
+            true,
+        ),
+        (
+            "streams.session.timeout.ms",
+            "group.streams.max.session.timeout.ms",
+            60_000,
+            false,
+        ),
+        (
+            "streams.num.standby.replicas",
+            "group.streams.max.standby.replicas",
+            2,
+            false,
+        ),
     ];
     for &(name, bound_key, kafka_default, lower) in bounds {
         let bound = broker_int(config, bound_key, kafka_default);
         let value = int(name);
         if lower && value < bound {
-            return Err(format!("{name} must be greater than or equal to {bound_key}"));
+            return Err(format!(
+                "{name} must be greater than or equal to {bound_key}"
+            ));
         }
         if !lower && value > bound {
             return Err(format!("{name} must be less than or equal to {bound_key}"));
@@ -353,12 +433,20 @@ pub fn default_of(config: &BrokerConfig, name: &str) -> Option<String> {
 
 /// The session timeout and heartbeat interval (ms) a KIP-848 group runs
 /// with: its overrides (already validated when set) or the broker's.
-pub fn consumer_timeouts(config: &BrokerConfig, overrides: Option<&BTreeMap<String, String>>) -> (Duration, i32) {
-    let get = |name: &str| overrides.and_then(|o| o.get(name)).and_then(|v| v.trim().parse::<i32>().ok());
+pub fn consumer_timeouts(
+    config: &BrokerConfig,
+    overrides: Option<&BTreeMap<String, String>>,
+) -> (Duration, i32) {
+    let get = |name: &str| {
+        overrides
+            .and_then(|o| o.get(name))
+            .and_then(|v| v.trim().parse::<i32>().ok())
+    };
     let session = get("consumer.session.timeout.ms")
         .and_then(|ms| u64::try_from(ms).ok())
         .unwrap_or(config.groups.consumer_session_timeout_ms);
-    let heartbeat = get("consumer.heartbeat.interval.ms").unwrap_or(config.groups.consumer_heartbeat_interval_ms);
+    let heartbeat = get("consumer.heartbeat.interval.ms")
+        .unwrap_or(config.groups.consumer_heartbeat_interval_ms);
     (Duration::from_millis(session), heartbeat)
 }
 
@@ -367,29 +455,53 @@ mod tests {
     use super::*;
 
     fn overrides(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn validation_follows_kafka() {
         let c = BrokerConfig::default();
         assert!(validate(&c, &overrides(&[])).is_ok());
-        assert!(validate(&c, &overrides(&[("consumer.heartbeat.interval.ms", "6000")])).is_ok());
+        assert!(validate(
+            &c,
+            &overrides(&[("consumer.heartbeat.interval.ms", "6000")])
+        )
+        .is_ok());
         let err = |p: &[(&str, &str)]| validate(&c, &overrides(p)).unwrap_err();
         assert!(err(&[("nope", "1")]).contains("Unknown group config name"));
         assert!(err(&[("consumer.heartbeat.interval.ms", "x")]).contains("Not a number"));
-        assert!(err(&[("consumer.heartbeat.interval.ms", "4999")]).contains("group.consumer.min.heartbeat.interval.ms"));
-        assert!(err(&[("consumer.session.timeout.ms", "60001")]).contains("group.consumer.max.session.timeout.ms"));
+        assert!(err(&[("consumer.heartbeat.interval.ms", "4999")])
+            .contains("group.consumer.min.heartbeat.interval.ms"));
+        assert!(err(&[("consumer.session.timeout.ms", "60001")])
+            .contains("group.consumer.max.session.timeout.ms"));
         assert!(err(&[("share.record.lock.duration.ms", "999")]).contains("at least 1000"));
-        assert!(err(&[("streams.num.standby.replicas", "3")]).contains("group.streams.max.standby.replicas"));
+        assert!(err(&[("streams.num.standby.replicas", "3")])
+            .contains("group.streams.max.standby.replicas"));
         assert!(err(&[("share.isolation.level", "READ_COMMITTED")]).contains("one of"));
-        assert!(validate(&c, &overrides(&[("share.auto.offset.reset", "by_duration:P1DT2H3M4.5S")])).is_ok());
+        assert!(validate(
+            &c,
+            &overrides(&[("share.auto.offset.reset", "by_duration:P1DT2H3M4.5S")])
+        )
+        .is_ok());
         assert!(err(&[("share.auto.offset.reset", "by_duration:-PT1S")]).contains("by_duration"));
         // Session must stay above the heartbeat interval once merged.
         let mut loose = BrokerConfig::default();
-        loose.explicit.insert("group.consumer.min.session.timeout.ms".into(), "1000".into());
-        let e = validate(&loose, &overrides(&[("consumer.session.timeout.ms", "5000")])).unwrap_err();
-        assert_eq!(e, "consumer.session.timeout.ms must be greater than consumer.heartbeat.interval.ms");
+        loose.explicit.insert(
+            "group.consumer.min.session.timeout.ms".into(),
+            "1000".into(),
+        );
+        let e = validate(
+            &loose,
+            &overrides(&[("consumer.session.timeout.ms", "5000")]),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            "consumer.session.timeout.ms must be greater than consumer.heartbeat.interval.ms"
+        );
     }
 
     #[test]
@@ -397,7 +509,9 @@ mod tests {
         for ok in ["P1D", "PT1H", "PT0.5S", "P2DT3M", "pt10s"] {
             assert!(is_iso8601_duration(ok), "{ok}");
         }
-        for bad in ["", "P", "PT", "1D", "P1H", "PT1S1M", "PT.5S", "PT1.5M", "-PT1S"] {
+        for bad in [
+            "", "P", "PT", "1D", "P1H", "PT1S1M", "PT.5S", "PT1.5M", "-PT1S",
+        ] {
             assert!(!is_iso8601_duration(bad), "{bad}");
         }
     }
@@ -408,12 +522,30 @@ mod tests {
         let o = overrides(&[("consumer.heartbeat.interval.ms", "7000")]);
         let entries = describe(&c, &o);
         assert_eq!(entries.len(), KEYS.len());
-        let hb = entries.iter().find(|e| e.name == "consumer.heartbeat.interval.ms").unwrap();
-        assert_eq!((hb.value.as_deref(), hb.source), (Some("7000"), ConfigSource::DynamicGroup));
-        let st = entries.iter().find(|e| e.name == "consumer.session.timeout.ms").unwrap();
-        assert_eq!((st.value.as_deref(), st.source), (Some("45000"), ConfigSource::Default));
+        let hb = entries
+            .iter()
+            .find(|e| e.name == "consumer.heartbeat.interval.ms")
+            .unwrap();
+        assert_eq!(
+            (hb.value.as_deref(), hb.source),
+            (Some("7000"), ConfigSource::DynamicGroup)
+        );
+        let st = entries
+            .iter()
+            .find(|e| e.name == "consumer.session.timeout.ms")
+            .unwrap();
+        assert_eq!(
+            (st.value.as_deref(), st.source),
+            (Some("45000"), ConfigSource::Default)
+        );
         assert_eq!(st.synonyms.len(), 1);
-        assert_eq!(consumer_timeouts(&c, Some(&o)), (Duration::from_millis(45_000), 7000));
-        assert_eq!(consumer_timeouts(&c, None), (Duration::from_millis(45_000), 5000));
+        assert_eq!(
+            consumer_timeouts(&c, Some(&o)),
+            (Duration::from_millis(45_000), 7000)
+        );
+        assert_eq!(
+            consumer_timeouts(&c, None),
+            (Duration::from_millis(45_000), 5000)
+        );
     }
 }

@@ -42,7 +42,10 @@ fn overrides_of(broker: &Broker, name: &str) -> BTreeMap<String, String> {
 /// does not exist (or has no overrides) shows the defaults, as in Kafka.
 pub fn describe(broker: &Broker, name: &str) -> Result<Vec<ConfigEntry>, ResourceError> {
     check_name(name)?;
-    Ok(dynamic_config::describe(&broker.config, &overrides_of(broker, name)))
+    Ok(dynamic_config::describe(
+        &broker.config,
+        &overrides_of(broker, name),
+    ))
 }
 
 /// IncrementalAlterConfigs on a group: SET and DELETE (a null SET value
@@ -76,7 +79,10 @@ pub async fn alter_incremental(
             (AlterOp::Append | AlterOp::Subtract, _) => {
                 return Err(ResourceError::new(
                     ResponseError::InvalidConfig,
-                    format!("Can't {} to key {key} because its type is not LIST.", op.name()),
+                    format!(
+                        "Can't {} to key {key} because its type is not LIST.",
+                        op.name()
+                    ),
                 ))
             }
         }
@@ -130,7 +136,10 @@ async fn replace(
         .await
         .map_err(|e| ResourceError::new(ResponseError::UnknownServerError, e.to_string()))?;
     if let CommandResult::Rejected(r) = result {
-        return Err(ResourceError::new(ResponseError::InvalidConfig, r.to_string()));
+        return Err(ResourceError::new(
+            ResponseError::InvalidConfig,
+            r.to_string(),
+        ));
     }
     // The session timeout acts on the members' expiry from the next tick;
     // heartbeats re-read the image, so this only makes it immediate.

@@ -55,15 +55,15 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ListConfigResourcesReques
     };
     for &t in supported.iter().filter(|t| wanted.contains(t)) {
         match t {
-            RESOURCE_GROUP => response.config_resources.extend(
-                image.group_configs.keys().map(|g| resource(g.clone(), t)),
-            ),
-            RESOURCE_BROKER => response.config_resources.extend(
-                image.brokers.keys().map(|id| resource(id.to_string(), t)),
-            ),
-            RESOURCE_TOPIC => response.config_resources.extend(
-                image.topics.keys().map(|name| resource(name.clone(), t)),
-            ),
+            RESOURCE_GROUP => response
+                .config_resources
+                .extend(image.group_configs.keys().map(|g| resource(g.clone(), t))),
+            RESOURCE_BROKER => response
+                .config_resources
+                .extend(image.brokers.keys().map(|id| resource(id.to_string(), t))),
+            RESOURCE_TOPIC => response
+                .config_resources
+                .extend(image.topics.keys().map(|name| resource(name.clone(), t))),
             // No client-metrics subscriptions and no dynamic loggers.
             _ => {}
         }
