@@ -169,7 +169,8 @@ def test_describe_errors_are_per_resource(cfg_broker):
     assert codes[:6] == [(42, "7"), (42, "one"), (0, ""), (42, "1"), (17, "bad/name"),
                          (3, "__consumer_offsets-nope")], results  # INVALID_REQUEST, INVALID_TOPIC_EXCEPTION
     assert "expected 1" in results[0][1], results[0]
-    assert results[2][4] == [], "the cluster-default broker resource has no dynamic defaults to list"
+    # Kafka 4.1's only cluster-level dynamic default on a new cluster (ELR).
+    assert results[2][4] == ["min.insync.replicas"], results[2]
     assert results[6][0] == 0 and "num.partitions" in results[6][4]
 
 

@@ -483,6 +483,8 @@ impl BrokerConfig {
                 "offset.metadata.max.bytes" => {
                     cfg.groups.offset_metadata_max_bytes = parse_num(key, value)?
                 }
+                // Read from `explicit` by the group config validation.
+                other if crate::group::dynamic_config::BROKER_KEYS_READ.contains(&other) => {}
                 other if ACCEPTED_UNUSED_KEYS.contains(&other) => {
                     ignored_keys.push(other.to_string())
                 }

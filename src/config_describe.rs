@@ -33,6 +33,8 @@ pub enum ConfigSource {
     StaticBroker = 4,
     Default = 5,
     DynamicBrokerLogger = 6,
+    /// A group's own override (Kafka's DYNAMIC_GROUP_CONFIG).
+    DynamicGroup = 8,
 }
 
 /// One synonym of a config: where else its value could come from.
@@ -683,6 +685,7 @@ pub fn describe_broker(config: &BrokerConfig) -> Vec<ConfigEntry> {
             }
         })
         .collect();
+    out.push(cluster_min_insync(config, true));
     for name in ACCEPTED_UNUSED_KEYS {
         if let Some(v) = config.explicit.get(*name) {
             out.push(ConfigEntry {
@@ -702,6 +705,41 @@ pub fn describe_broker(config: &BrokerConfig) -> Vec<ConfigEntry> {
         }
     }
     out
+}
+
+/// `min.insync.replicas` as Kafka 4.1 shows it on a broker resource. A
+/// 4.1 cluster (ELR enabled) writes a cluster-level dynamic default of it
+/// when formatted, copied from the static setting, so its source is
+/// DYNAMIC_DEFAULT_BROKER_CONFIG, on the cluster-default resource (`""`,
+/// the only entry there; `per_broker` false: only that synonym) and on
+/// each broker (then the static setting and the built-in default follow).
+/// gregor has no dynamic broker configs: the value is the static one.
+pub fn cluster_min_insync(config: &BrokerConfig, per_broker: bool) -> ConfigEntry {
+    const NAME: &str = "min.insync.replicas";
+    let value = config.log_defaults.min_insync_replicas.to_string();
+    let synonym = |value: String, source| ConfigSynonym {
+        name: NAME.to_string(),
+        value: Some(value),
+        source,
+    };
+    let mut synonyms = vec![synonym(value.clone(), ConfigSource::DynamicDefaultBroker)];
+    if per_broker {
+        if let Some(v) = config.explicit.get(NAME) {
+            synonyms.push(synonym(v.clone(), ConfigSource::StaticBroker));
+        }
+        synonyms.push(synonym("1".to_string(), ConfigSource::Default));
+    }
+    ConfigEntry {
+        name: NAME.to_string(),
+        value: Some(value),
+        source: ConfigSource::DynamicDefaultBroker,
+        // Alterable in Kafka; gregor has no dynamic broker configs.
+        read_only: true,
+        sensitive: false,
+        config_type: ConfigType::Int,
+        doc: "Fewest in-sync replicas an acks=all produce needs (cluster-wide default of topics' min.insync.replicas).",
+        synonyms,
+    }
 }
 
 /// True if `name` is a broker property DescribeConfigs reports.

@@ -77,6 +77,10 @@ pub struct MetadataImage {
     pub topic_names_by_id: HashMap<Uuid, String>,
     /// The first producer id not yet handed out.
     pub next_producer_id: i64,
+    /// Dynamic group configs by group id; a group without any is absent.
+    /// `default` so snapshots written before group configs existed load.
+    #[serde(default)]
+    pub group_configs: BTreeMap<String, BTreeMap<String, String>>,
     /// Raft log index of the last entry reflected in this image (0 before any).
     pub last_applied_index: u64,
 }
@@ -90,6 +94,7 @@ impl Default for MetadataImage {
             topics: BTreeMap::new(),
             topic_names_by_id: HashMap::new(),
             next_producer_id: 0,
+            group_configs: BTreeMap::new(),
             last_applied_index: 0,
         }
     }
@@ -182,6 +187,11 @@ pub fn apply_command(image: &mut MetadataImage, cmd: &MetadataCommand) -> Comman
             node_id,
             block_size,
         } => allocate_producer_ids(image, *node_id, *block_size),
+        MetadataCommand::AlterGroupConfigs {
+            group_id,
+            set,
+            delete,
+        } => alter_group_configs(image, group_id, set, delete),
     };
     res.unwrap_or_else(CommandResult::Rejected)
 }
@@ -398,6 +408,43 @@ fn alter_topic_configs(
     }
     for (k, v) in set {
         topic.configs.insert(k.clone(), v.clone());
+    }
+    Ok(CommandResult::Ok)
+}
+
+/// Same rules as topic configs (no key both set and deleted, no empty
+/// names), plus a non-empty group id. A group left without configs is
+/// dropped, so ListConfigResources stops listing it.
+fn alter_group_configs(
+    image: &mut MetadataImage,
+    group_id: &str,
+    set: &BTreeMap<String, String>,
+    delete: &[String],
+) -> Applied {
+    if group_id.is_empty() {
+        return Err(MetadataRejection::InvalidConfig {
+            reason: "empty group id".into(),
+        });
+    }
+    if let Some(key) = delete.iter().find(|k| set.contains_key(*k)) {
+        return Err(MetadataRejection::InvalidConfig {
+            reason: format!("config '{key}' is both set and deleted"),
+        });
+    }
+    if set.keys().chain(delete.iter()).any(|k| k.is_empty()) {
+        return Err(MetadataRejection::InvalidConfig {
+            reason: "empty config name".into(),
+        });
+    }
+    let configs = image.group_configs.entry(group_id.to_string()).or_default();
+    for key in delete {
+        configs.remove(key);
+    }
+    for (k, v) in set {
+        configs.insert(k.clone(), v.clone());
+    }
+    if configs.is_empty() {
+        image.group_configs.remove(group_id);
     }
     Ok(CommandResult::Ok)
 }
@@ -671,5 +718,28 @@ mod tests {
         let bytes = serde_json::to_vec(&img).expect("serialize");
         let back: MetadataImage = serde_json::from_slice(&bytes).expect("deserialize");
         assert_eq!(back, img);
+    }
+
+    #[test]
+    fn group_configs_set_delete_and_old_snapshots() {
+        let mut img = MetadataImage::default();
+        let alter = |set: &[(&str, &str)], delete: &[&str]| MetadataCommand::AlterGroupConfigs {
+            group_id: "g".into(),
+            set: set.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            delete: delete.iter().map(|k| k.to_string()).collect(),
+        };
+        let set = alter(&[("consumer.heartbeat.interval.ms", "6000")], &[]);
+        assert_eq!(apply_command(&mut img, &set), CommandResult::Ok);
+        assert_eq!(img.group_configs["g"]["consumer.heartbeat.interval.ms"], "6000");
+        let both = alter(&[("a", "1")], &["a"]);
+        assert!(matches!(apply_command(&mut img, &both), CommandResult::Rejected(_)));
+        let delete = alter(&[], &["consumer.heartbeat.interval.ms"]);
+        assert_eq!(apply_command(&mut img, &delete), CommandResult::Ok);
+        assert!(img.group_configs.is_empty(), "a group without configs is dropped");
+        // A snapshot from before group configs existed has no such field.
+        let mut json = serde_json::to_value(MetadataImage::default()).expect("serialize");
+        json.as_object_mut().expect("object").remove("group_configs");
+        let back: MetadataImage = serde_json::from_value(json).expect("old snapshot loads");
+        assert!(back.group_configs.is_empty());
     }
 }

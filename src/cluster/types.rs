@@ -79,6 +79,15 @@ pub enum MetadataCommand {
     /// counter lives in the replicated image, blocks never overlap, including
     /// across restarts and leader changes.
     AllocateProducerIds { node_id: i32, block_size: i64 },
+    /// Sets and deletes a group's dynamic configs (KIP-848 group configs,
+    /// Kafka's GROUP config resource). Like topic configs, values are
+    /// validated by the handler; the group need not exist (Kafka allows
+    /// configuring a group before its first member joins).
+    AlterGroupConfigs {
+        group_id: String,
+        set: BTreeMap<String, String>,
+        delete: Vec<String>,
+    },
 }
 
 /// The state machine's answer to one command. Computed inside `apply`, so

@@ -183,6 +183,14 @@ impl ConsumerGroup {
         }
     }
 
+    /// Makes the group run with these timeouts (its dynamic group configs):
+    /// the session timeout applies to every member's expiry from the next
+    /// tick, the interval to the next heartbeat answers.
+    pub fn set_timeouts(&mut self, session_timeout: Duration, heartbeat_interval_ms: i32) {
+        self.session_timeout = session_timeout;
+        self.heartbeat_interval_ms = heartbeat_interval_ms;
+    }
+
     /// Records to append so the log matches the group, and the resulting written set
     /// (to store with [`ConsumerGroup::mark_written`] once the append succeeded).
     pub fn pending_records(

@@ -12,6 +12,7 @@
 pub mod classic;
 pub mod consumer;
 pub mod consumer_records;
+pub mod dynamic_config;
 pub mod schema;
 pub mod schema_848;
 pub mod store;

@@ -86,6 +86,7 @@ pub const SUPPORTED_APIS: &[ApiSpec] = &[
     configs::describe_configs::SPEC,
     configs::alter_configs::SPEC,
     configs::incremental_alter_configs::SPEC,
+    configs::list_config_resources::SPEC,
     create_partitions::SPEC,
     delete_records::SPEC,
     describe_log_dirs::SPEC,
@@ -209,6 +210,9 @@ pub async fn handle_frame(
         RequestKind::AlterConfigs(r) => configs::alter_configs::handle(&ctx, r).await,
         RequestKind::IncrementalAlterConfigs(r) => {
             configs::incremental_alter_configs::handle(&ctx, r).await
+        }
+        RequestKind::ListConfigResources(r) => {
+            configs::list_config_resources::handle(&ctx, r).await
         }
         RequestKind::CreatePartitions(r) => create_partitions::handle(&ctx, r).await,
         RequestKind::DeleteRecords(r) => delete_records::handle(&ctx, r).await,

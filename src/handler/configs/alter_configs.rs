@@ -1,6 +1,6 @@
 //! AlterConfigs (key 33), v0-v2 (v2 flexible): replaces the whole set of a
-//! topic's overrides (keys not in the request go back to their defaults, as
-//! in Kafka). Broker settings are read-only in gregor.
+//! topic's or group's overrides (keys not in the request go back to their
+//! defaults, as in Kafka). Broker settings are read-only in gregor.
 
 use std::collections::BTreeMap;
 
@@ -10,6 +10,7 @@ use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceRespon
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse, ApiKey};
 use kafka_protocol::protocol::StrBytes;
 
+use super::group_configs::{self, RESOURCE_GROUP};
 use super::{
     alter_lock, duplicate_resource_error, duplicate_resources, find_topic, refuse_non_topic_alter,
     replace_topic_configs, ResourceError, RESOURCE_TOPIC,
@@ -53,7 +54,7 @@ async fn alter_one(
     validate_only: bool,
 ) -> Result<(), ResourceError> {
     let name = resource.resource_name.as_str();
-    if resource.resource_type != RESOURCE_TOPIC {
+    if resource.resource_type != RESOURCE_TOPIC && resource.resource_type != RESOURCE_GROUP {
         let keys: Vec<&str> = resource.configs.iter().map(|c| c.name.as_str()).collect();
         return match refuse_non_topic_alter(broker, resource.resource_type, name, &keys) {
             Some(e) => Err(e),
@@ -73,6 +74,9 @@ async fn alter_one(
         if let Some(v) = &c.value {
             next.insert(key, v.as_str().to_string());
         }
+    }
+    if resource.resource_type == RESOURCE_GROUP {
+        return group_configs::alter_all(broker, name, &next, validate_only).await;
     }
     let _serial = alter_lock().await;
     let (topic_id, current) = find_topic(broker, name)?;

@@ -1,6 +1,6 @@
 //! DescribeConfigs (key 32), v1-v4 (v4 flexible; v3 added config types and
 //! documentation): every topic config with its effective value and source,
-//! and this broker's settings.
+//! this broker's settings, and a group's dynamic configs.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
@@ -11,11 +11,11 @@ use kafka_protocol::messages::{ApiKey, DescribeConfigsRequest, DescribeConfigsRe
 use kafka_protocol::protocol::StrBytes;
 
 use super::{
-    check_broker_name, find_topic, unsupported_type, ResourceError, RESOURCE_BROKER,
+    check_broker_name, group_configs, find_topic, unsupported_type, ResourceError, RESOURCE_BROKER,
     RESOURCE_BROKER_LOGGER, RESOURCE_TOPIC,
 };
 use crate::broker::Broker;
-use crate::config_describe::{describe_broker, describe_topic, ConfigEntry};
+use crate::config_describe::{cluster_min_insync, describe_broker, describe_topic, ConfigEntry};
 use crate::handler::{ApiSpec, Outcome, RequestContext};
 
 /// v0 is gone from Kafka 4 (and from the protocol crate).
@@ -62,13 +62,15 @@ fn entries(
         }
         RESOURCE_BROKER => {
             // The cluster-wide default resource lists dynamic cluster
-            // defaults, and gregor has none (Kafka answers an empty list too).
+            // defaults: Kafka 4.1's only one on a new cluster is
+            // min.insync.replicas (see `cluster_min_insync`).
             if check_broker_name(broker, name)? {
-                Ok(Vec::new())
+                Ok(vec![cluster_min_insync(&broker.config, false)])
             } else {
                 Ok(describe_broker(&broker.config))
             }
         }
+        group_configs::RESOURCE_GROUP => group_configs::describe(broker, name),
         RESOURCE_BROKER_LOGGER => Err(ResourceError::new(
             ResponseError::InvalidRequest,
             "gregor has no dynamic loggers: log levels come from GREGOR_LOG at start",

@@ -1,6 +1,7 @@
 //! IncrementalAlterConfigs (key 44), v0-v1 (v1 flexible): SET, DELETE,
 //! APPEND and SUBTRACT on single topic configs, leaving the others as they
-//! are. Broker settings are read-only in gregor.
+//! are; SET and DELETE on group configs. Broker settings are read-only in
+//! gregor.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::incremental_alter_configs_request::AlterConfigsResource;
@@ -11,7 +12,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::{
-    alter_lock, duplicate_resource_error, duplicate_resources, find_topic, refuse_non_topic_alter,
+    alter_lock, group_configs, duplicate_resource_error, duplicate_resources, find_topic, refuse_non_topic_alter,
     replace_topic_configs, ResourceError, RESOURCE_TOPIC,
 };
 use crate::broker::Broker;
@@ -72,6 +73,9 @@ async fn alter_one(
             op,
             c.value.as_ref().map(|v| v.as_str().to_string()),
         ));
+    }
+    if resource.resource_type == group_configs::RESOURCE_GROUP {
+        return group_configs::alter_incremental(broker, name, &ops, validate_only).await;
     }
     if resource.resource_type != RESOURCE_TOPIC {
         let keys: Vec<&str> = ops.iter().map(|(k, _, _)| k.as_str()).collect();

@@ -1,5 +1,6 @@
-//! The config APIs: DescribeConfigs (32), AlterConfigs (33) and
-//! IncrementalAlterConfigs (44), over topic and broker resources.
+//! The config APIs: DescribeConfigs (32), AlterConfigs (33),
+//! IncrementalAlterConfigs (44) and ListConfigResources (74), over topic,
+//! broker and group resources (groups: `group_configs`).
 //!
 //! What a config is worth and where it comes from is decided in
 //! `crate::config_describe`; these handlers resolve resources, turn failures
@@ -10,7 +11,9 @@
 
 pub mod alter_configs;
 pub mod describe_configs;
+pub mod group_configs;
 pub mod incremental_alter_configs;
+pub mod list_config_resources;
 
 use std::collections::{BTreeMap, HashMap};
 

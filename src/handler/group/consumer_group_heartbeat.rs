@@ -12,6 +12,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::{client_host, preflight};
+use crate::group::dynamic_config::consumer_timeouts;
 use crate::group::consumer::{HeartbeatRequest, HeartbeatResult, TopicsView, JOIN_EPOCH};
 use crate::handler::{ApiSpec, Outcome, RequestContext};
 
@@ -23,7 +24,11 @@ const FIRST_VERSION_WITH_CLIENT_MEMBER_ID: i16 = 1;
 pub async fn handle(ctx: &RequestContext<'_>, request: ConsumerGroupHeartbeatRequest) -> Outcome {
     let group_id = request.group_id.0.as_str().to_string();
     let result = heartbeat(ctx, &group_id, request).await;
-    let interval = ctx.broker.groups.config.consumer_heartbeat_interval_ms;
+    // The group's own consumer.heartbeat.interval.ms when it has one.
+    let (_, interval) = consumer_timeouts(
+        &ctx.broker.config,
+        ctx.broker.metadata.image().group_configs.get(&group_id),
+    );
     let response = ConsumerGroupHeartbeatResponse::default()
         .with_error_code(result.error_code)
         .with_error_message(result.error_message.map(StrBytes::from_string))
@@ -128,7 +133,9 @@ async fn heartbeat(
     let Some(group) = ctx.broker.groups.consumer_group(group_id, create) else {
         return fail(ResponseError::UnknownMemberId.code(), "unknown member");
     };
+    let (session, interval) = consumer_timeouts(&ctx.broker.config, image.group_configs.get(group_id));
     let mut g = group.lock().unwrap_or_else(|p| p.into_inner());
+    g.set_timeouts(session, interval);
     let result = g.heartbeat(req, &view, Instant::now());
     crate::group::store::persist_consumer_group(ctx.broker, &mut g);
     result
