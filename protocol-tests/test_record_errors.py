@@ -5,8 +5,9 @@ timestamps outside message.timestamp.before.max.ms / after.max.ms) is refused
 whole, as Kafka does, but ProduceResponse v8+ names each bad record in
 record_errors (its index in the batch and why) and says why in error_message.
 librdkafka then fails exactly those records and reports every other record of
-the batch as _INVALID_DIFFERENT_RECORD. Older Produce versions (v3-v7) have no
-such fields and keep the plain partition error.
+the batch as _INVALID_DIFFERENT_RECORD; kafka-python reads the fields and fails
+the whole batch. Older Produce versions (v3-v7) have no such fields and keep
+the plain partition error.
 """
 
 import struct
@@ -38,6 +39,10 @@ def produce_one_batch(bootstrap, topic, records):
     reports in send order as (error code or None, error string)."""
     p = clients.ck_producer(bootstrap, **{"linger.ms": 20000, "batch.num.messages": 10000,
                                           "message.timeout.ms": 60000, "retries": 2})
+    # Leader and connection first: messages produced while librdkafka still
+    # looks the partition up may leave early in a batch of their own, and a
+    # batch naming a single bad record gets librdkafka's other rule (below).
+    p.list_topics(topic, timeout=10)
     reports = [None] * len(records)
 
     def on_delivery(i):
@@ -101,6 +106,33 @@ def test_confluent_timestamps_too_old_fail_alone(broker):
     summary("KIP-467 before.max.ms=1h, 100 records, 10 two hours old: %d INVALID_RECORD, "
             "%d _INVALID_DIFFERENT_RECORD; 1 old of 20: all 20 INVALID_TIMESTAMP (librdkafka's rule)"
             % (len(bad), len(different)))
+
+
+def test_kafka_python_parses_record_errors_and_fails_the_batch(broker):
+    """kafka-python 2.2 sends Produce v8 and reads record_errors but does not
+    use them: every record of the refused batch fails with InvalidRecordError,
+    and the connection stays usable for the next batch."""
+    from kafka import KafkaProducer
+    from kafka.errors import InvalidRecordError
+
+    topic = helpers.unique_topic("kip467-kp")
+    clients.create_topic(broker.bootstrap, topic, partitions=1, config={"cleanup.policy": "compact"})
+    p = KafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=20000, batch_size=1 << 20,
+                      acks="all", retries=2)
+    try:
+        futs = [p.send(topic, key=None if i in (3, 6) else b"k%d" % i, value=b"v", partition=0)
+                for i in range(10)]
+        p.flush(30)
+        errors = [type(f.exception).__name__ if f.failed() else None for f in futs]
+        assert all(f.failed() and isinstance(f.exception, InvalidRecordError) for f in futs), errors
+        pending = p.send(topic, key=b"k", value=b"v", partition=0)
+        p.flush(30)
+        ok = pending.get(timeout=30)
+        assert ok.offset == 0, ok
+    finally:
+        p.close(timeout=10)
+    summary("KIP-467 kafka-python: 2 keyless of 10 -> all 10 %s (it ignores record_errors); "
+            "next keyed record at offset %d" % (errors[0], ok.offset))
 
 
 # --- raw protocol -----------------------------------------------------------
