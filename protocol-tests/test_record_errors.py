@@ -33,12 +33,13 @@ def log_end(addr, topic):
     return off
 
 
-def produce_one_batch(bootstrap, topic, records):
+def produce_one_batch(bootstrap, topic, records, codec="none"):
     """Sends `records` ((key, value, timestamp_ms or None)) as one batch: a
     linger far longer than the test, then one flush. Returns the delivery
     reports in send order as (error code or None, error string)."""
     p = clients.ck_producer(bootstrap, **{"linger.ms": 20000, "batch.num.messages": 10000,
-                                          "message.timeout.ms": 60000, "retries": 2})
+                                          "message.timeout.ms": 60000, "retries": 2,
+                                          "compression.type": codec})
     # Leader and connection first: messages produced while librdkafka still
     # looks the partition up may leave early in a batch of their own, and a
     # batch naming a single bad record gets librdkafka's other rule (below).
@@ -58,12 +59,13 @@ def produce_one_batch(bootstrap, topic, records):
     return reports
 
 
-def test_confluent_keyless_records_on_compacted_topic_fail_alone(broker):
+@pytest.mark.parametrize("codec", ["none", "zstd"])
+def test_confluent_keyless_records_on_compacted_topic_fail_alone(broker, codec):
     topic = helpers.unique_topic("kip467-keyless")
     clients.create_topic(broker.bootstrap, topic, partitions=1, config={"cleanup.policy": "compact"})
     keyless = set(range(5, 100, 10))  # 10 of 100
     records = [(None if i in keyless else b"k%d" % i, b"v%d" % i, None) for i in range(100)]
-    reports = produce_one_batch(broker.bootstrap, topic, records)
+    reports = produce_one_batch(broker.bootstrap, topic, records, codec)
     bad = {i for i, (code, _) in enumerate(reports) if code == KafkaError.INVALID_RECORD}
     different = {i for i, (code, _) in enumerate(reports) if code == INVALID_DIFFERENT_RECORD}
     assert bad == keyless, "INVALID_RECORD for %s, want %s" % (sorted(bad), sorted(keyless))
@@ -73,9 +75,9 @@ def test_confluent_keyless_records_on_compacted_topic_fail_alone(broker):
     # the messages.)
     # Kafka refuses the whole batch: nothing was appended.
     assert log_end(broker.addr, topic) == 0
-    summary("KIP-467 compacted topic, 100 records in one batch, 10 keyless: %d INVALID_RECORD "
+    summary("KIP-467 compacted topic, 100 records in one %s batch, 10 keyless: %d INVALID_RECORD "
             "(exactly the keyless ones), %d _INVALID_DIFFERENT_RECORD, log end %d"
-            % (len(bad), len(different), log_end(broker.addr, topic)))
+            % (codec, len(bad), len(different), log_end(broker.addr, topic)))
 
 
 def test_confluent_timestamps_too_old_fail_alone(broker):
