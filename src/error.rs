@@ -41,6 +41,7 @@ pub fn record_error_code(err: &RecordError) -> i16 {
         RecordError::InvalidRecordAt { defect, .. } if defect.is_timestamp() => {
             ResponseError::InvalidTimestamp
         }
+        RecordError::Rejected(r) if r.is_timestamp() => ResponseError::InvalidTimestamp,
         _ => ResponseError::InvalidRecord,
     };
     kind.code()

@@ -7,16 +7,20 @@
 //! (`log::producer_state`): retries get their original offsets. A topic's
 //! `compression.type` other than `producer` re-compresses batches whose codec
 //! differs, and `min.insync.replicas` above the one in-sync replica refuses
-//! acks=all with NOT_ENOUGH_REPLICAS, as Kafka does.
+//! acks=all with NOT_ENOUGH_REPLICAS, as Kafka does. A batch refused for some
+//! of its records (no key on a compacted topic, a timestamp out of range) names
+//! each of them in v8+'s `record_errors` (KIP-467).
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ApiKey, ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiSpec, Outcome, RequestContext};
 use crate::error::{log_error_code, record_error_code};
-use crate::record::validate_produced_records;
+use crate::record::{validate_produced_records, RecordError, Rejections};
 use crate::replica::now_ms;
 
 /// v0-v2 (message formats 0 and 1) are gone since Kafka 4.0 and are refused,
@@ -140,6 +144,10 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Outcom
                     tracing::debug!(topic = %partition.topic, partition = data.index, error = %e, "produce refused");
                     out.error_code = record_error_code(&e);
                     out.error_message = Some(StrBytes::from_string(e.to_string()));
+                    if let RecordError::Rejected(rejected) = &e {
+                        name_rejected_records(&mut out, rejected, &partition.topic);
+                        out.log_start_offset = partition.with_log(|log| log.log_start_offset());
+                    }
                     partitions.push(out);
                     continue;
                 }
@@ -200,6 +208,26 @@ pub async fn handle(ctx: &RequestContext<'_>, request: ProduceRequest) -> Outcom
         return Outcome::NoResponse;
     }
     ctx.respond(&ProduceResponse::default().with_responses(responses))
+}
+
+/// KIP-467: names each refused record of the batch (`record_errors`, v8+; the
+/// codec leaves them out of older versions) and puts Kafka's summary in
+/// `error_message`, so a client can fail exactly those records and tell the
+/// others they were refused for a different record's sake.
+fn name_rejected_records(out: &mut PartitionProduceResponse, rejected: &Rejections, topic: &str) {
+    let tp = format!("{topic}-{}", out.index);
+    out.error_message = Some(StrBytes::from_string(rejected.summary(Some(&tp))));
+    out.record_errors = rejected
+        .records()
+        .iter()
+        .map(|r| {
+            BatchIndexAndErrorMessage::default()
+                .with_batch_index(r.index)
+                .with_batch_index_error_message(Some(StrBytes::from_string(
+                    Rejections::record_message(r, Some(&tp)),
+                )))
+        })
+        .collect();
 }
 
 /// The batch with the max_timestamp validation computed, when the producer's

@@ -13,6 +13,9 @@ mod compression;
 mod header;
 mod recompress;
 mod records;
+mod rejected;
+#[cfg(test)]
+mod rejected_tests;
 mod stream;
 #[cfg(test)]
 pub(crate) mod test_util;
@@ -33,6 +36,7 @@ pub use header::{
 };
 pub use recompress::recompress_batch;
 pub use records::{batch_records, Record, RecordIter};
+pub use rejected::{RejectedRecord, Rejections, MAX_NAMED_RECORDS};
 pub use validate::{validate_produced_records, RecordRules};
 
 /// Everything that can be wrong with bytes claiming to be record batches.
@@ -69,6 +73,11 @@ pub enum RecordError {
     /// index is what KIP-467's `record_errors.batch_index` reports.
     #[error("record {index} of the batch: {defect}")]
     InvalidRecordAt { index: i32, defect: RecordDefect },
+    /// Records of a well-framed batch that Kafka's per-record checks refuse (no
+    /// key on a compacted topic, a timestamp out of range): the batch is refused
+    /// and ProduceResponse v8+ names each of them (KIP-467, see `rejected`).
+    #[error("{0}")]
+    Rejected(Rejections),
     /// More records section than the header's `records_count` records.
     #[error("bytes left after the last of the batch's {records_count} records")]
     BytesAfterRecords { records_count: i32 },
@@ -121,6 +130,13 @@ impl RecordDefect {
                 | RecordDefect::LogAppendTimeFromProducer
         )
     }
+
+    /// Whether Kafka checks this per record and names the record in its answer
+    /// (KIP-467) rather than failing the batch on the first one: the record
+    /// could be read, it is just not acceptable here.
+    pub fn is_per_record(&self) -> bool {
+        *self == RecordDefect::NoKey || self.is_timestamp()
+    }
 }
 
 impl RecordError {
@@ -141,6 +157,7 @@ impl RecordError {
     pub fn record_index(&self) -> Option<i32> {
         match self {
             RecordError::InvalidRecordAt { index, .. } => Some(*index),
+            RecordError::Rejected(r) => r.records().first().map(|r| r.index),
             _ => None,
         }
     }

@@ -21,13 +21,17 @@
 //! * compressed sections decompress, to exactly the records claimed, streamed
 //!   through a bounded buffer (see `stream`).
 //!
-//! The walk allocates nothing per record and runs outside the partition lock.
+//! Keys and timestamps are about one record, not the batch's framing: every record
+//! is checked and all the refused ones are reported together (KIP-467's
+//! per-record errors, see `rejected`). The walk allocates nothing per accepted
+//! record and runs outside the partition lock.
 
 use super::header::validate_batches;
 use super::records::{read_record, Cursor, RecordSource};
 use super::stream::{is_xerial, lz4_frames_complete, snappy_raw_into, StreamSource, XerialReader};
 use super::{
-    BatchHeader, Compression, RecordDefect, RecordError, TimestampType, BATCH_HEADER_BYTES,
+    BatchHeader, Compression, RecordDefect, RecordError, Rejections, TimestampType,
+    BATCH_HEADER_BYTES,
 };
 
 /// A record without a timestamp (Kafka's `RecordBatch.NO_TIMESTAMP`): never
@@ -117,7 +121,10 @@ fn check_batch(
 }
 
 /// The one pass over a batch's records. Returns the max_timestamp the batch
-/// must carry.
+/// must carry. A record that can be read but is not acceptable (see
+/// [`RecordDefect::is_per_record`]) does not stop the walk: like Kafka, every
+/// such record is gathered and the batch refused with all of them
+/// ([`RecordError::Rejected`]); a record that cannot be read stops it at once.
 fn walk<S: RecordSource>(
     h: &BatchHeader,
     src: &mut S,
@@ -127,18 +134,19 @@ fn walk<S: RecordSource>(
     let window = Window::new(rules, now_ms);
     let create_time_batch = h.timestamp_type() == TimestampType::CreateTime;
     let check_timestamps = rules.timestamp_type == TimestampType::CreateTime;
-    if !create_time_batch && h.records_count > 0 {
-        // Kafka reads the timestamp of every record of a LogAppendTime batch as its
-        // max_timestamp; on a CreateTime topic that one is range-checked, on a
-        // LogAppendTime topic the producer had no business setting the type.
-        let checked = if check_timestamps && h.max_timestamp != NO_TIMESTAMP {
-            window.check(h.max_timestamp)
-        } else {
-            Err(RecordDefect::LogAppendTimeFromProducer)
-        };
-        checked.map_err(|defect| RecordError::InvalidRecordAt { index: 0, defect })?;
-    }
+    // Kafka reads the batch's max_timestamp as the timestamp of every record of a
+    // LogAppendTime batch: on a CreateTime topic that one is range-checked, on a
+    // LogAppendTime topic the producer had no business setting the type. Either
+    // way the verdict is the same for every record.
+    let batch_defect = match (create_time_batch, h.records_count > 0) {
+        (false, true) if check_timestamps && h.max_timestamp != NO_TIMESTAMP => {
+            window.check(h.max_timestamp).err()
+        }
+        (false, true) => Some(RecordDefect::LogAppendTimeFromProducer),
+        _ => None,
+    };
     let require_key = rules.require_keys && !h.is_control();
+    let mut rejected = Rejections::default();
     let mut max_timestamp = i64::MIN;
     for index in 0..h.records_count {
         let at = |defect| RecordError::InvalidRecordAt { index, defect };
@@ -154,22 +162,27 @@ fn walk<S: RecordSource>(
                 expected: index,
             }));
         }
-        if require_key && r.key.is_none() {
-            return Err(at(RecordDefect::NoKey));
-        }
+        let offset = h.base_offset.saturating_add(i64::from(index));
+        // One refusal per record, the key first, as Kafka checks them.
+        let mut defect = (require_key && r.key.is_none()).then_some(RecordDefect::NoKey);
         if create_time_batch {
-            let ts = h
-                .base_timestamp
-                .checked_add(r.timestamp_delta)
-                .ok_or_else(|| {
-                    at(RecordDefect::InvalidTimestamp(
-                        h.base_timestamp.wrapping_add(r.timestamp_delta),
-                    ))
-                })?;
-            max_timestamp = max_timestamp.max(ts);
-            if check_timestamps {
-                window.check(ts).map_err(at)?;
+            match h.base_timestamp.checked_add(r.timestamp_delta) {
+                Some(ts) => {
+                    max_timestamp = max_timestamp.max(ts);
+                    if check_timestamps && defect.is_none() {
+                        defect = window.check(ts).err();
+                    }
+                }
+                None => {
+                    let wrapped = h.base_timestamp.wrapping_add(r.timestamp_delta);
+                    defect = defect.or(Some(RecordDefect::InvalidTimestamp(wrapped)));
+                }
             }
+        } else if defect.is_none() {
+            defect = batch_defect.clone();
+        }
+        if let Some(defect) = defect {
+            rejected.push(index, offset, defect);
         }
     }
     match src.at_end() {
@@ -181,6 +194,9 @@ fn walk<S: RecordSource>(
         }
         // The records all arrived, but the compressed stream is broken after them.
         Err(d) => return Err(RecordError::Decompress(d.to_string())),
+    }
+    if !rejected.is_empty() {
+        return Err(RecordError::Rejected(rejected));
     }
     if create_time_batch && h.records_count > 0 {
         return Ok(max_timestamp);

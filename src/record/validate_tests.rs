@@ -80,6 +80,7 @@ fn assert_record_error(
     assert_eq!(record_error_code(&err), code, "{what}: {err}");
     match &err {
         RecordError::InvalidRecordAt { defect: d, .. } => assert!(defect(d), "{what}: {err}"),
+        RecordError::Rejected(r) => assert!(defect(&r.records()[0].defect), "{what}: {err}"),
         other => panic!("{what}: {other}"),
     }
 }
