@@ -50,3 +50,25 @@ pub fn record_error_code(err: &RecordError) -> i16 {
 pub fn code(err: ResponseError) -> i16 {
     err.code()
 }
+
+/// Refuses a request (or one partition or member of it) with `err`, logging at
+/// debug why: the client sees only the code, so this line is where a user finds
+/// which value was wrong and what was allowed. The request's span (API, version,
+/// client id, correlation id; see `handler::handle_frame`) prefixes the line.
+pub fn refuse(err: ResponseError, why: std::fmt::Arguments<'_>) -> i16 {
+    tracing::debug!(code = err.code(), error = ?err, reason = %why, "refused");
+    err.code()
+}
+
+/// Longest prefix of a client-supplied string that log lines quote, in bytes:
+/// enough to recognise an id, not so much that a 40,000-byte one floods the log.
+pub const LOGGED_PREFIX_BYTES: usize = 64;
+
+/// The first [`LOGGED_PREFIX_BYTES`] bytes of `s`, cut at a character boundary.
+pub fn prefix(s: &str) -> &str {
+    let mut end = s.len().min(LOGGED_PREFIX_BYTES);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
