@@ -1,7 +1,9 @@
 //! Mapping of internal failures to Kafka error codes.
 //!
 //! Library modules return `thiserror` enums; the handlers turn each
-//! per-partition failure into the code a Kafka client acts on.
+//! per-partition failure into the code a Kafka client acts on. Every mapping
+//! here goes through [`refuse`], so the reason behind a code is logged at debug
+//! once, where it is known, rather than only the bare code reaching the client.
 
 use kafka_protocol::error::ResponseError;
 
@@ -26,7 +28,7 @@ pub fn log_error_code(err: &LogError) -> i16 {
             ResponseError::KafkaStorageError
         }
     };
-    kind.code()
+    refuse(kind, format_args!("{err}"))
 }
 
 /// The Kafka error code for bytes refused as record batches, as Kafka answers:
@@ -43,7 +45,7 @@ pub fn record_error_code(err: &RecordError) -> i16 {
         }
         _ => ResponseError::InvalidRecord,
     };
-    kind.code()
+    refuse(kind, format_args!("{err}"))
 }
 
 /// Shorthand for a response error's code.
@@ -71,4 +73,26 @@ pub fn prefix(s: &str) -> &str {
         end -= 1;
     }
     &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_is_bounded_and_cut_at_a_char_boundary() {
+        assert_eq!(prefix("short"), "short");
+        assert_eq!(prefix(&"g".repeat(40_000)).len(), LOGGED_PREFIX_BYTES);
+        // 63 ASCII bytes then a 2-byte character straddling the limit.
+        let s = format!("{}é tail", "a".repeat(LOGGED_PREFIX_BYTES - 1));
+        assert_eq!(prefix(&s), "a".repeat(LOGGED_PREFIX_BYTES - 1));
+    }
+
+    #[test]
+    fn refuse_returns_the_code() {
+        assert_eq!(
+            refuse(ResponseError::InvalidGroupId, format_args!("empty")),
+            ResponseError::InvalidGroupId.code()
+        );
+    }
 }
