@@ -288,6 +288,20 @@ def test_refusal_reasons_are_logged(broker_factory, monkeypatch):
     # The broker is still there for others.
     assert helpers.api_versions_addr(b.addr).error_code == 0
 
+    # A produce refusal mapped in src/error.rs says why too: a sequence gap.
+    topic = helpers.unique_topic("reasons")
+    create_topic(b.bootstrap, topic, 1)
+    err, pid, epoch = init_producer_id_v4(b.addr, None)
+    assert err == NONE
+    codes = []
+    for seq in (0, 7):
+        data = helpers.build_batch([(None, b"x", ())], helpers.now_ms(), producer_id=pid,
+                                   producer_epoch=epoch, base_sequence=seq)
+        with helpers.connect(b.addr) as s:
+            r = helpers.roundtrip(s, API_PRODUCE, 3, helpers.encode_produce_v3(topic, 0, data, acks=1))
+        codes.append(helpers.decode_produce_v3(r)[(topic, 0)][0])
+    assert codes == [NONE, 45], codes
+
     lines = b.log_text().splitlines()
     join = [ln for ln in lines if "refused" in ln and "INVALID_SESSION_TIMEOUT" in ln.upper().replace(" ", "_")
             or ("refused" in ln and "InvalidSessionTimeout" in ln)]
@@ -295,6 +309,9 @@ def test_refusal_reasons_are_logged(broker_factory, monkeypatch):
     summary("refusal log lines:\n  %s\n  %s" % ("\n  ".join(join), "\n  ".join(unsupported)))
     assert len(join) == 1, b.log_tail()
     assert "JoinGroup" in join[0] and "session_timeout_ms 1000" in join[0] and "6000..300000" in join[0], join
+    gap = [ln for ln in lines if "refused" in ln and "OutOfOrderSequenceNumber" in ln]
+    summary("  %s" % "\n  ".join(gap))
+    assert len(gap) == 1 and "api=Produce" in gap[0] and "reason=" in gap[0], gap
     assert len(unsupported) == 1, unsupported
     assert " INFO " in unsupported[0] and "key 56" in unsupported[0] and "feature-probe" in unsupported[0], \
         unsupported

@@ -178,7 +178,10 @@ pub async fn handle_frame(
         return Outcome::Unsupported(format!(
             "{api_key:?} (key {}) v{api_version} is not implemented by gregor; client_id {:?}",
             api_key as i16,
-            client_id.as_deref().map(crate::error::prefix).unwrap_or_default()
+            client_id
+                .as_deref()
+                .map(crate::error::prefix)
+                .unwrap_or_default()
         ));
     };
     if !spec.supports(api_version) {
@@ -216,11 +219,11 @@ pub async fn handle_frame(
         client_id = client_id.map(crate::error::prefix).unwrap_or_default(),
         corr = ctx.correlation_id,
     );
-    dispatch(&ctx, request.body).instrument(span).await
+    dispatch(ctx, request.body).instrument(span).await
 }
 
 /// Runs the handler of a decoded request.
-async fn dispatch(ctx: &RequestContext<'_>, body: RequestKind) -> Outcome {
+async fn dispatch(ctx: RequestContext<'_>, body: RequestKind) -> Outcome {
     match body {
         RequestKind::ApiVersions(r) => api_versions::handle(&ctx, r),
         RequestKind::Metadata(r) => metadata::handle(&ctx, r).await,

@@ -29,7 +29,11 @@ pub async fn preflight(ctx: &RequestContext<'_>, group_id: &str) -> Result<(), i
 /// UNKNOWN_TOPIC_OR_PARTITION for a partition it does not have, whatever the group's
 /// state; committing for a partition no broker hosts would only leave an offset
 /// no consumer can use.
-pub fn partition_known(image: &crate::cluster::image::MetadataImage, topic: &str, partition: i32) -> bool {
+pub fn partition_known(
+    image: &crate::cluster::image::MetadataImage,
+    topic: &str,
+    partition: i32,
+) -> bool {
     image
         .topic(topic)
         .is_some_and(|t| t.partitions.iter().any(|p| p.partition_index == partition))
@@ -51,7 +55,9 @@ pub fn unknown_partition(topic: &str, partition: i32) -> i16 {
 pub fn metadata_too_large(len: usize, max: usize) -> i16 {
     crate::error::refuse(
         kafka_protocol::error::ResponseError::OffsetMetadataTooLarge,
-        format_args!("offset metadata is {len} bytes, more than offset.metadata.max.bytes ({max} bytes)"),
+        format_args!(
+            "offset metadata is {len} bytes, more than offset.metadata.max.bytes ({max} bytes)"
+        ),
     )
 }
 
