@@ -29,6 +29,7 @@ NONE = 0
 UNKNOWN_SERVER_ERROR = -1
 UNKNOWN_TOPIC_OR_PARTITION = 3
 INVALID_SESSION_TIMEOUT = 26
+INVALID_GROUP_ID = 24
 MEMBER_ID_REQUIRED = 79
 
 # Kafka's record schemas hold strings of at most 32767 bytes; the request
@@ -278,6 +279,8 @@ def test_refusal_reasons_are_logged(broker_factory, monkeypatch):
     group = helpers.unique_topic("reasons")
     refused = join_group_v6(b.addr, group, session_timeout_ms=1000)
     assert refused[0] == INVALID_SESSION_TIMEOUT, refused
+    no_id = offset_commit_v8(b.addr, "", {"__consumer_offsets": [(0, 1)]})
+    assert no_id == {("__consumer_offsets", 0): INVALID_GROUP_ID}, no_id
 
     with helpers.connect(b.addr) as s:
         body = i32(30000) + uvarint(1) + i8_bool(False) + uvarint(0)
@@ -309,8 +312,10 @@ def test_refusal_reasons_are_logged(broker_factory, monkeypatch):
     summary("refusal log lines:\n  %s\n  %s" % ("\n  ".join(join), "\n  ".join(unsupported)))
     assert len(join) == 1, b.log_tail()
     assert "JoinGroup" in join[0] and "session_timeout_ms 1000" in join[0] and "6000..300000" in join[0], join
+    empty = [ln for ln in lines if "refused" in ln and "InvalidGroupId" in ln]
+    assert len(empty) == 1 and "api=OffsetCommit" in empty[0] and "group id is empty" in empty[0], empty
     gap = [ln for ln in lines if "refused" in ln and "OutOfOrderSequenceNumber" in ln]
-    summary("  %s" % "\n  ".join(gap))
+    summary("  %s" % "\n  ".join(empty + gap))
     assert len(gap) == 1 and "api=Produce" in gap[0] and "reason=" in gap[0], gap
     assert len(unsupported) == 1, unsupported
     assert " INFO " in unsupported[0] and "key 56" in unsupported[0] and "feature-probe" in unsupported[0], \

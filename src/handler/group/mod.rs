@@ -19,8 +19,24 @@ use super::RequestContext;
 /// Checks shared by every group request: a valid group id and a loaded
 /// coordinator (creating `__consumer_offsets` on first use).
 pub async fn preflight(ctx: &RequestContext<'_>, group_id: &str) -> Result<(), i16> {
-    crate::group::validate_group_id(group_id)?;
-    ctx.broker.groups.ensure_ready(ctx.broker).await
+    use kafka_protocol::error::ResponseError;
+    crate::group::validate_group_id(group_id).map_err(|_| {
+        crate::error::refuse(
+            ResponseError::InvalidGroupId,
+            format_args!("the group id is empty"),
+        )
+    })?;
+    ctx.broker
+        .groups
+        .ensure_ready(ctx.broker)
+        .await
+        .map_err(|code| {
+            tracing::debug!(
+                code,
+                "refused: the group coordinator is not ready (__consumer_offsets loading or not creatable yet)"
+            );
+            code
+        })
 }
 
 /// Whether the metadata image has `topic` with partition `partition`. Kafka 4.1
