@@ -1,7 +1,9 @@
 //! Mapping of internal failures to Kafka error codes.
 //!
 //! Library modules return `thiserror` enums; the handlers turn each
-//! per-partition failure into the code a Kafka client acts on.
+//! per-partition failure into the code a Kafka client acts on. Every mapping
+//! here goes through [`refuse`], so the reason behind a code is logged at debug
+//! once, where it is known, rather than only the bare code reaching the client.
 
 use kafka_protocol::error::ResponseError;
 
@@ -26,7 +28,7 @@ pub fn log_error_code(err: &LogError) -> i16 {
             ResponseError::KafkaStorageError
         }
     };
-    kind.code()
+    refuse(kind, format_args!("{err}"))
 }
 
 /// The Kafka error code for bytes refused as record batches, as Kafka answers:
@@ -44,10 +46,54 @@ pub fn record_error_code(err: &RecordError) -> i16 {
         RecordError::Rejected(r) if r.is_timestamp() => ResponseError::InvalidTimestamp,
         _ => ResponseError::InvalidRecord,
     };
-    kind.code()
+    refuse(kind, format_args!("{err}"))
 }
 
 /// Shorthand for a response error's code.
 pub fn code(err: ResponseError) -> i16 {
     err.code()
+}
+
+/// Refuses a request (or one partition or member of it) with `err`, logging at
+/// debug why: the client sees only the code, so this line is where a user finds
+/// which value was wrong and what was allowed. The request's span (API, version,
+/// client id, correlation id; see `handler::handle_frame`) prefixes the line.
+pub fn refuse(err: ResponseError, why: std::fmt::Arguments<'_>) -> i16 {
+    tracing::debug!(code = err.code(), error = ?err, reason = %why, "refused");
+    err.code()
+}
+
+/// Longest prefix of a client-supplied string that log lines quote, in bytes:
+/// enough to recognise an id, not so much that a 40,000-byte one floods the log.
+pub const LOGGED_PREFIX_BYTES: usize = 64;
+
+/// The first [`LOGGED_PREFIX_BYTES`] bytes of `s`, cut at a character boundary.
+pub fn prefix(s: &str) -> &str {
+    let mut end = s.len().min(LOGGED_PREFIX_BYTES);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_is_bounded_and_cut_at_a_char_boundary() {
+        assert_eq!(prefix("short"), "short");
+        assert_eq!(prefix(&"g".repeat(40_000)).len(), LOGGED_PREFIX_BYTES);
+        // 63 ASCII bytes then a 2-byte character straddling the limit.
+        let s = format!("{}é tail", "a".repeat(LOGGED_PREFIX_BYTES - 1));
+        assert_eq!(prefix(&s), "a".repeat(LOGGED_PREFIX_BYTES - 1));
+    }
+
+    #[test]
+    fn refuse_returns_the_code() {
+        assert_eq!(
+            refuse(ResponseError::InvalidGroupId, format_args!("empty")),
+            ResponseError::InvalidGroupId.code()
+        );
+    }
 }

@@ -245,7 +245,7 @@ fn check_outcome(frame: &Bytes, outcome: Outcome) {
         check_round_trip(request);
     }
     match outcome {
-        Outcome::Close(reason) => {
+        Outcome::Close(reason) | Outcome::Unsupported(reason) => {
             assert!(
                 !supported,
                 "a supported, decodable request closed the connection: {reason}"

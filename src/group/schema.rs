@@ -246,10 +246,9 @@ pub fn decode_key(buf: &[u8]) -> Result<OffsetsRecordKey> {
 /// Encodes a record key. Offset commit keys are written with record type 1,
 /// like Kafka; `Other` keys are written as their record type alone.
 ///
-/// # Panics
-///
-/// If a string is longer than 32767 bytes, which Kafka cannot encode either.
-/// Use [`try_encode_key`] when the names come from untrusted input.
+/// Test-only: panics if a string is longer than 32767 bytes. The broker uses
+/// [`try_encode_key`], because group ids and topic names come from requests.
+#[cfg(test)]
 pub fn encode_key(key: &OffsetsRecordKey) -> Vec<u8> {
     try_encode_key(key).unwrap_or_else(|e| panic!("cannot encode __consumer_offsets key: {e}"))
 }
@@ -358,11 +357,9 @@ pub fn offset_commit_value_version(value: &OffsetCommitValue) -> i16 {
 /// dropped, as Kafka drops ignorable fields: at version 1 the leader epoch,
 /// at version 3 the expire timestamp.
 ///
-/// # Panics
-///
-/// If `metadata` is longer than 32767 bytes. Kafka bounds it with
-/// `offset.metadata.max.bytes` (default 4096) before writing; use
-/// [`try_encode_offset_commit_value`] if that is not guaranteed.
+/// Test-only: panics if `metadata` is longer than 32767 bytes. The broker uses
+/// [`try_encode_offset_commit_value`] so no request can panic a connection.
+#[cfg(test)]
 pub fn encode_offset_commit_value(value: &OffsetCommitValue) -> Vec<u8> {
     try_encode_offset_commit_value(value)
         .unwrap_or_else(|e| panic!("cannot encode OffsetCommitValue: {e}"))
@@ -502,11 +499,10 @@ pub struct MemberMetadata {
 /// present at 3, and 4 would only add empty tagged-field sections that
 /// brokers older than KIP-915 cannot read.
 ///
-/// # Panics
-///
-/// If a string is longer than 32767 bytes (Kafka fails the same write), or a
-/// subscription/assignment is over `i32::MAX` bytes. Use
-/// [`try_encode_group_metadata_value`] for untrusted names.
+/// Test-only: panics if a string is longer than 32767 bytes (Kafka fails the
+/// same write) or a subscription/assignment is over `i32::MAX` bytes. The broker
+/// uses [`try_encode_group_metadata_value`]: group ids come from requests.
+#[cfg(test)]
 pub fn encode_group_metadata_value(value: &GroupMetadataValue) -> Vec<u8> {
     try_encode_group_metadata_value(value)
         .unwrap_or_else(|e| panic!("cannot encode GroupMetadataValue: {e}"))

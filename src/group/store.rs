@@ -28,6 +28,21 @@ fn append(
     internal_topic::append(broker, OFFSETS_TOPIC, partition, records, None)
 }
 
+/// The answer to a record Kafka's schema cannot hold (a group id, topic name or
+/// metadata string over 32767 bytes): UNKNOWN_SERVER_ERROR, as Kafka 4.1's
+/// coordinator answers when serializing the record fails, with the reason logged
+/// at debug (the client sees only the code).
+fn unencodable(group_id: &str, what: &str, error: &schema::SchemaError) -> i16 {
+    crate::error::refuse(
+        kafka_protocol::error::ResponseError::UnknownServerError,
+        format_args!(
+            "cannot write the {what} of group {:?} ({} bytes) to {OFFSETS_TOPIC}: {error}",
+            crate::error::prefix(group_id),
+            group_id.len()
+        ),
+    )
+}
+
 /// Persists one offset commit (or its deletion).
 pub fn write_offset(
     broker: &Broker,
@@ -63,23 +78,28 @@ pub fn write_offsets_as(
     let records = offsets
         .iter()
         .map(|(topic, partition, value)| {
-            let key = schema::encode_key(&OffsetsRecordKey::OffsetCommit {
+            let key = schema::try_encode_key(&OffsetsRecordKey::OffsetCommit {
                 group: group_id.to_string(),
                 topic: topic.clone(),
                 partition: *partition,
-            });
-            let value = value.as_ref().map(|c| {
-                schema::encode_offset_commit_value(&OffsetCommitValue {
-                    offset: c.offset,
-                    leader_epoch: c.leader_epoch,
-                    metadata: c.metadata.clone(),
-                    commit_timestamp: c.commit_timestamp_ms,
-                    expire_timestamp: c.expire_timestamp_ms,
+            })
+            .map_err(|e| unencodable(group_id, "offset commit key", &e))?;
+            let value = value
+                .as_ref()
+                .map(|c| {
+                    schema::try_encode_offset_commit_value(&OffsetCommitValue {
+                        offset: c.offset,
+                        leader_epoch: c.leader_epoch,
+                        metadata: c.metadata.clone(),
+                        commit_timestamp: c.commit_timestamp_ms,
+                        expire_timestamp: c.expire_timestamp_ms,
+                    })
                 })
-            });
-            (key, value)
+                .transpose()
+                .map_err(|e| unencodable(group_id, "offset commit value", &e))?;
+            Ok((key, value))
         })
-        .collect();
+        .collect::<Result<Vec<_>, i16>>()?;
     let partition = broker.groups.partition_for(group_id);
     internal_topic::append(broker, OFFSETS_TOPIC, partition, records, producer)
 }
@@ -147,10 +167,15 @@ pub fn write_group(
     group_id: &str,
     value: Option<GroupMetadataValue>,
 ) -> Result<(), i16> {
-    let key = schema::encode_key(&OffsetsRecordKey::GroupMetadata {
+    let key = schema::try_encode_key(&OffsetsRecordKey::GroupMetadata {
         group: group_id.to_string(),
-    });
-    let value = value.as_ref().map(schema::encode_group_metadata_value);
+    })
+    .map_err(|e| unencodable(group_id, "group metadata key", &e))?;
+    let value = value
+        .as_ref()
+        .map(schema::try_encode_group_metadata_value)
+        .transpose()
+        .map_err(|e| unencodable(group_id, "group metadata value", &e))?;
     append(broker, group_id, vec![(key, value)])
 }
 

@@ -33,9 +33,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, RequestKind};
 use kafka_protocol::protocol::Encodable;
+use tracing::Instrument;
 
 use crate::broker::Broker;
-use crate::protocol::request::{decode_body, decode_header};
+use crate::protocol::request::{decode_body, decode_header, RequestError};
 use crate::protocol::{encode_response, ResponseFrame};
 use crate::server::connection::ConnectionInfo;
 
@@ -129,6 +130,10 @@ pub enum Outcome {
     NoResponse,
     /// The request can't be answered within the protocol: log and close.
     Close(String),
+    /// A request for an API (or version) gregor does not implement: closed, as
+    /// Kafka closes it, with one info line naming what was asked for and by
+    /// which client, so a user can see what is missing without debug logs.
+    Unsupported(String),
 }
 
 /// What a handler sees of the request besides its body.
@@ -164,14 +169,20 @@ pub async fn handle_frame(
 ) -> Outcome {
     let peeked = match decode_header(frame) {
         Ok(p) => p,
+        Err(e @ RequestError::UnknownApiKey { .. }) => return Outcome::Unsupported(e.to_string()),
         Err(e) => return Outcome::Close(e.to_string()),
     };
     let api_key = peeked.api_key;
     let api_version = peeked.api_version;
+    let client_id = peeked.header.client_id.as_ref().map(|s| s.to_string());
     let Some(spec) = spec_for(api_key) else {
-        return Outcome::Close(format!(
-            "{api_key:?} (key {}) is not supported",
-            api_key as i16
+        return Outcome::Unsupported(format!(
+            "{api_key:?} (key {}) v{api_version} is not implemented by gregor; client_id {:?}",
+            api_key as i16,
+            client_id
+                .as_deref()
+                .map(crate::error::prefix)
+                .unwrap_or_default()
         ));
     };
     if !spec.supports(api_version) {
@@ -179,9 +190,12 @@ pub async fn handle_frame(
             // KIP-511: answer in v0 form so any client can read the ranges.
             return api_versions::unsupported_version(peeked.header.correlation_id);
         }
-        return Outcome::Close(format!(
-            "{api_key:?} v{api_version} is not supported (supported: v{}-v{})",
-            spec.min_version, spec.max_version
+        return Outcome::Unsupported(format!(
+            "{api_key:?} (key {}) v{api_version} is not supported (supported: v{}-v{}); client_id {:?}",
+            api_key as i16,
+            spec.min_version,
+            spec.max_version,
+            client_id.as_deref().map(crate::error::prefix).unwrap_or_default()
         ));
     }
     let request = match decode_body(peeked) {
@@ -197,7 +211,21 @@ pub async fn handle_frame(
         correlation_id: request.header.correlation_id,
         client_id,
     };
-    match request.body {
+    // Every line a handler logs (each refusal's reason among them, see
+    // `error::refuse`) carries the API, version, client and correlation id.
+    let span = tracing::debug_span!(
+        "request",
+        api = ?api_key,
+        v = api_version,
+        client_id = client_id.map(crate::error::prefix).unwrap_or_default(),
+        corr = ctx.correlation_id,
+    );
+    dispatch(ctx, request.body).instrument(span).await
+}
+
+/// Runs the handler of a decoded request.
+async fn dispatch(ctx: RequestContext<'_>, body: RequestKind) -> Outcome {
+    match body {
         RequestKind::ApiVersions(r) => api_versions::handle(&ctx, r),
         RequestKind::Metadata(r) => metadata::handle(&ctx, r).await,
         RequestKind::Produce(r) => produce::handle(&ctx, r).await,

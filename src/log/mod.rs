@@ -864,6 +864,14 @@ impl PartitionLog {
 
     /// Flushes and writes the recovery point so the next open skips recovery.
     pub fn close(mut self) -> Result<(), LogError> {
+        self.shutdown()
+    }
+
+    /// What a clean broker shutdown does to a log it keeps open: flush (the
+    /// recovery point) and a producer-state snapshot at the log end, so the next
+    /// start loads idempotent/transactional producer state from the snapshot
+    /// instead of rescanning the active segment's batches.
+    pub fn shutdown(&mut self) -> Result<(), LogError> {
         self.flush()?;
         let end = self.log_end_offset();
         producer_state::write_snapshot(&self.dir, end, &self.producers)?;

@@ -353,11 +353,12 @@ impl ReplicaManager {
         }
     }
 
-    /// Flushes every log to disk (clean shutdown).
+    /// Flushes every log to disk and snapshots its producer state (clean
+    /// shutdown; see `PartitionLog::shutdown`).
     pub fn close_all(&self) {
         for p in self.all_partitions() {
-            if let Err(e) = p.with_log(|log| log.flush()) {
-                tracing::warn!(topic = %p.topic, partition = p.index, error = %e, "flush at shutdown failed");
+            if let Err(e) = p.with_log(|log| log.shutdown()) {
+                tracing::warn!(topic = %p.topic, partition = p.index, error = %e, "flush or producer snapshot at shutdown failed");
             }
         }
     }

@@ -127,6 +127,10 @@ pub async fn serve_connection(
                 tracing::warn!(peer = %info.peer, %reason, "closing connection");
                 break;
             }
+            Outcome::Unsupported(reason) => {
+                tracing::info!(peer = %info.peer, %reason, "closing connection: unsupported request");
+                break;
+            }
         }
     }
     // Let the writer finish every response already queued, then close.

@@ -241,10 +241,21 @@ impl TransactionCoordinator {
 
     /// Appends the state record and only then updates memory.
     fn persist(&self, broker: &Broker, meta: &TxnMetadata) -> Result<(), i16> {
-        let key = schema::encode_key(&meta.transactional_id)
-            .map_err(|_| ResponseError::InvalidRequest.code())?;
-        let value = schema::encode_value(&meta.to_value(), TXN_LOG_VALUE_VERSION)
-            .map_err(|_| ResponseError::InvalidRequest.code())?;
+        // A transactional id over 32767 bytes cannot be written: Kafka 4.1 fails the
+        // same serialization and answers UNKNOWN_SERVER_ERROR.
+        let unencodable = |e: schema::TxnSchemaError| {
+            crate::error::refuse(
+                ResponseError::UnknownServerError,
+                format_args!(
+                    "cannot write transactional id {:?} ({} bytes) to {TXN_TOPIC}: {e}",
+                    crate::error::prefix(&meta.transactional_id),
+                    meta.transactional_id.len()
+                ),
+            )
+        };
+        let key = schema::encode_key(&meta.transactional_id).map_err(unencodable)?;
+        let value =
+            schema::encode_value(&meta.to_value(), TXN_LOG_VALUE_VERSION).map_err(unencodable)?;
         let partition = partition_for(&meta.transactional_id, self.config.num_partitions);
         internal_topic::append(broker, TXN_TOPIC, partition, vec![(key, Some(value))], None)?;
         self.lock_txns()

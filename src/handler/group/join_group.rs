@@ -63,7 +63,13 @@ async fn join(
     if request.session_timeout_ms < config.min_session_timeout_ms
         || request.session_timeout_ms > config.max_session_timeout_ms
     {
-        return Err(ResponseError::InvalidSessionTimeout.code());
+        return Err(crate::error::refuse(
+            ResponseError::InvalidSessionTimeout,
+            format_args!(
+                "session_timeout_ms {} is outside group.min.session.timeout.ms..group.max.session.timeout.ms ({}..{} ms)",
+                request.session_timeout_ms, config.min_session_timeout_ms, config.max_session_timeout_ms
+            ),
+        ));
     }
     let rebalance_timeout_ms = if ctx.api_version == 0 || request.rebalance_timeout_ms < 0 {
         request.session_timeout_ms

@@ -19,8 +19,62 @@ use super::RequestContext;
 /// Checks shared by every group request: a valid group id and a loaded
 /// coordinator (creating `__consumer_offsets` on first use).
 pub async fn preflight(ctx: &RequestContext<'_>, group_id: &str) -> Result<(), i16> {
-    crate::group::validate_group_id(group_id)?;
-    ctx.broker.groups.ensure_ready(ctx.broker).await
+    use kafka_protocol::error::ResponseError;
+    crate::group::validate_group_id(group_id).map_err(|_| {
+        crate::error::refuse(
+            ResponseError::InvalidGroupId,
+            format_args!("the group id is empty"),
+        )
+    })?;
+    ctx.broker
+        .groups
+        .ensure_ready(ctx.broker)
+        .await
+        .map_err(|code| {
+            tracing::debug!(
+                code,
+                "refused: the group coordinator is not ready (__consumer_offsets loading or not creatable yet)"
+            );
+            code
+        })
+}
+
+/// Whether the metadata image has `topic` with partition `partition`. Kafka 4.1
+/// checks every offset commit (OffsetCommit and TxnOffsetCommit) against its
+/// metadata cache before the group coordinator sees it, and answers
+/// UNKNOWN_TOPIC_OR_PARTITION for a partition it does not have, whatever the group's
+/// state; committing for a partition no broker hosts would only leave an offset
+/// no consumer can use.
+pub fn partition_known(
+    image: &crate::cluster::image::MetadataImage,
+    topic: &str,
+    partition: i32,
+) -> bool {
+    image
+        .topic(topic)
+        .is_some_and(|t| t.partitions.iter().any(|p| p.partition_index == partition))
+}
+
+/// The code for a committed partition the image does not have, with the reason
+/// logged (see [`partition_known`]).
+pub fn unknown_partition(topic: &str, partition: i32) -> i16 {
+    crate::error::refuse(
+        kafka_protocol::error::ResponseError::UnknownTopicOrPartition,
+        format_args!(
+            "offset commit for {:?} partition {partition}: no such partition in the metadata image",
+            crate::error::prefix(topic)
+        ),
+    )
+}
+
+/// The code for a commit whose metadata string is over `offset.metadata.max.bytes`.
+pub fn metadata_too_large(len: usize, max: usize) -> i16 {
+    crate::error::refuse(
+        kafka_protocol::error::ResponseError::OffsetMetadataTooLarge,
+        format_args!(
+            "offset metadata is {len} bytes, more than offset.metadata.max.bytes ({max} bytes)"
+        ),
+    )
 }
 
 /// Kafka reports a member's host as "/<ip>".

@@ -9,7 +9,7 @@ use kafka_protocol::messages::offset_commit_response::{
 };
 use kafka_protocol::messages::{ApiKey, OffsetCommitRequest, OffsetCommitResponse};
 
-use super::preflight;
+use super::{metadata_too_large, partition_known, preflight, unknown_partition};
 use crate::group::classic::GroupState;
 use crate::group::CommittedOffset;
 use crate::handler::{ApiSpec, Outcome, RequestContext};
@@ -25,6 +25,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: OffsetCommitRequest) -> O
         Err(code) => Some(code),
         Ok(()) => check_membership(ctx, &request).err(),
     };
+    let image = ctx.broker.metadata.image();
     let now_ms = crate::replica::now_ms();
     let max_metadata = ctx.broker.groups.config.offset_metadata_max_bytes;
     // v2-v4 may ask for a retention of their own (-1: the broker's); Kafka
@@ -46,17 +47,13 @@ pub async fn handle(ctx: &RequestContext<'_>, request: OffsetCommitRequest) -> O
                 .as_ref()
                 .map(|s| s.as_str().to_string())
                 .unwrap_or_default();
-            let code = if let Some(code) = group_error {
+            // Unknown partitions first, whatever the group's state, as Kafka 4.1.
+            let code = if !partition_known(&image, name, p.partition_index) {
+                unknown_partition(name, p.partition_index)
+            } else if let Some(code) = group_error {
                 code
-            } else if ctx
-                .broker
-                .replicas
-                .partition(name, p.partition_index)
-                .is_none()
-            {
-                ResponseError::UnknownTopicOrPartition.code()
             } else if metadata.len() > max_metadata {
-                ResponseError::OffsetMetadataTooLarge.code()
+                metadata_too_large(metadata.len(), max_metadata)
             } else {
                 to_write.push((
                     name.to_string(),

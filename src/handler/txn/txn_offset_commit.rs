@@ -4,13 +4,13 @@
 //! held back until the transaction's COMMIT marker; an ABORT drops them. From v3
 //! (KIP-447) a member id and generation fence zombie consumers of a classic group.
 
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
 };
 use kafka_protocol::messages::{ApiKey, TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 
 use crate::group::{store, CommittedOffset, OFFSETS_TOPIC};
+use crate::handler::group::{metadata_too_large, partition_known, unknown_partition};
 use crate::handler::{ApiSpec, Outcome, RequestContext};
 
 pub const SPEC: ApiSpec = ApiSpec::new(ApiKey::TxnOffsetCommit, 0, 4);
@@ -20,6 +20,7 @@ pub async fn handle(ctx: &RequestContext<'_>, request: TxnOffsetCommitRequest) -
     let group_id = request.group_id.0.as_str().to_string();
     let mut offsets = Vec::new();
     let now = crate::replica::now_ms();
+    let image = ctx.broker.metadata.image();
     for t in &request.topics {
         for p in &t.partitions {
             let metadata = p
@@ -27,8 +28,11 @@ pub async fn handle(ctx: &RequestContext<'_>, request: TxnOffsetCommitRequest) -
                 .as_ref()
                 .map(|m| m.as_str().to_string())
                 .unwrap_or_default();
-            let code = if metadata.len() > ctx.broker.groups.config.offset_metadata_max_bytes {
-                Some(ResponseError::OffsetMetadataTooLarge.code())
+            let max_metadata = ctx.broker.groups.config.offset_metadata_max_bytes;
+            let code = if !partition_known(&image, t.name.0.as_str(), p.partition_index) {
+                Some(unknown_partition(t.name.0.as_str(), p.partition_index))
+            } else if metadata.len() > max_metadata {
+                Some(metadata_too_large(metadata.len(), max_metadata))
             } else {
                 None
             };
@@ -55,7 +59,13 @@ pub async fn handle(ctx: &RequestContext<'_>, request: TxnOffsetCommitRequest) -
                 .map(|(t, p, c, _)| (t.clone(), *p, Some(c.clone())))
                 .collect();
             let producer = Some((request.producer_id.0, request.producer_epoch));
-            match store::write_offsets_as(ctx.broker, &group_id, &ok, producer) {
+            // Nothing left to write (every partition refused on its own): no empty batch.
+            let written = if ok.is_empty() {
+                Ok(())
+            } else {
+                store::write_offsets_as(ctx.broker, &group_id, &ok, producer)
+            };
+            match written {
                 Ok(()) => {
                     for (t, p, c) in ok {
                         if let Some(c) = c {
