@@ -582,17 +582,36 @@ impl ClassicGroup {
     }
 
     fn check_member(&self, member_id: &str, instance: Option<&str>) -> Result<(), ResponseError> {
+        use crate::error::{prefix, refuse};
         if let Some(instance) = instance {
             if let Some(current) = self.static_members.get(instance) {
                 if current != member_id {
+                    refuse(ResponseError::FencedInstanceId, format_args!(
+                        "group {}: instance {} now belongs to member {}, not {}",
+                        prefix(&self.group_id), prefix(instance), prefix(current), prefix(member_id)));
                     return Err(ResponseError::FencedInstanceId);
                 }
             }
         }
         if !self.members.contains_key(member_id) {
+            refuse(ResponseError::UnknownMemberId, format_args!(
+                "group {} ({:?}) has no member {}",
+                prefix(&self.group_id), self.state, prefix(member_id)));
             return Err(ResponseError::UnknownMemberId);
         }
         Ok(())
+    }
+
+    /// Logs why a request's generation is refused; returns ILLEGAL_GENERATION.
+    fn refuse_generation(&self, asked: i32) -> i16 {
+        crate::error::refuse(
+            ResponseError::IllegalGeneration,
+            format_args!(
+                "group {}: generation {asked} asked, the group is at {}",
+                crate::error::prefix(&self.group_id),
+                self.generation_id
+            ),
+        )
     }
 
     /// SyncGroup.
@@ -610,6 +629,7 @@ impl ClassicGroup {
             return Reply::Now(SyncResult::error(e));
         }
         if generation_id != self.generation_id {
+            self.refuse_generation(generation_id);
             return Reply::Now(SyncResult::error(ResponseError::IllegalGeneration));
         }
         if protocol_type.is_some_and(|t| Some(t) != self.protocol_type.as_deref())
@@ -679,7 +699,7 @@ impl ClassicGroup {
         self.check_member(member_id, instance)
             .map_err(|e| e.code())?;
         if generation_id != self.generation_id {
-            return Err(ResponseError::IllegalGeneration.code());
+            return Err(self.refuse_generation(generation_id));
         }
         Ok(())
     }
@@ -696,7 +716,7 @@ impl ClassicGroup {
             return e.code();
         }
         if generation_id != self.generation_id {
-            return ResponseError::IllegalGeneration.code();
+            return self.refuse_generation(generation_id);
         }
         if let Some(m) = self.members.get_mut(member_id) {
             m.last_heartbeat = now;

@@ -75,7 +75,12 @@ pub struct HeartbeatResult {
 }
 
 impl HeartbeatResult {
+    /// A refused heartbeat; the reason goes to the client and the debug log.
     fn error(code: ResponseError, message: &str, member_id: &str) -> Self {
+        crate::error::refuse(
+            code,
+            format_args!("{message} (member {})", crate::error::prefix(member_id)),
+        );
         HeartbeatResult {
             error_code: code.code(),
             error_message: Some(message.to_string()),
