@@ -1,9 +1,10 @@
-"""EndTxn v5 (KIP-890 part 2, transaction version 2): the producer epoch is
-bumped at every transaction end and handed back in the answer. No client
-here speaks transaction version 2 (librdkafka 2.16 sends EndTxn v0-v1, and
-gregor does not finalize `transaction.version` 2, which the Java client would
-wait for), so these are raw requests, checked with a read_committed
-confluent-kafka consumer; test_transactions.py keeps transaction version 1."""
+"""Transaction version 2 (KIP-890 part 2) requests: EndTxn v5 bumps the
+producer epoch at every transaction end and hands it back in the answer;
+TxnOffsetCommit v5 adds the group's offsets partition to the transaction
+itself. No client here speaks transaction version 2 (librdkafka 2.16 sends
+EndTxn v0-v1, and gregor does not finalize `transaction.version` 2, which the
+Java client would wait for), so these are raw requests, checked with
+confluent-kafka consumers; test_transactions.py keeps transaction version 1."""
 
 import struct
 import uuid
@@ -168,3 +169,63 @@ def test_end_txn_v4_keeps_the_epoch(broker_factory):
     assert produce(b.addr, tid, topic, txn_batch([b"y"], pid, e, 1)) == 0
     assert end_txn_v5(b.addr, tid, pid, e, True) == (0, pid, e + 1)
     assert values(b.bootstrap, topic, "read_committed") == [b"x", b"y"]
+
+
+API_TXN_OFFSET_COMMIT = 28
+
+
+def txn_offset_commit(addr, version, tid, group, pid, epoch, topic, offset):
+    """TxnOffsetCommit (flexible, v3+) of partition 0 -> its error code."""
+    body = (compact_string(tid) + compact_string(group) + i64(pid) + i16(epoch) + i32(-1) + compact_string("")
+            + uvarint(0)  # group instance id: null
+            + uvarint(2) + compact_string(topic)
+            + uvarint(2) + i32(0) + i64(offset) + i32(-1) + compact_string("") + uvarint(0)
+            + uvarint(0) + uvarint(0))
+    r = flex_call(addr, API_TXN_OFFSET_COMMIT, version, body)
+    r.i32()
+
+    def part(rr):
+        out = (rr.i32(), rr.i16())
+        rr.tagged_fields()
+        return out
+
+    def topic_result(rr):
+        out = (rr.compact_string(), rr.compact_array(part))
+        rr.tagged_fields()
+        return out
+
+    [(_, [(_, err)])] = r.compact_array(topic_result)
+    return err
+
+
+def committed(bootstrap, group, topic):
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        return c.committed([TopicPartition(topic, 0)], timeout=10)[0].offset
+    finally:
+        c.close()
+
+
+def test_txn_offset_commit_v5_adds_the_offsets_partition_itself(broker_factory):
+    b = broker_factory(name="tv2-offsets")
+    with helpers.connect(b.addr) as s:
+        assert helpers.api_versions(s, version=3).apis[API_TXN_OFFSET_COMMIT] == (0, 5)
+    topic = helpers.unique_topic("tv2off")
+    create_topic(b.bootstrap, topic, 1)
+    tid = "tv2o-" + uuid.uuid4().hex[:8]
+    group = "tv2g-" + uuid.uuid4().hex[:8]
+    err, pid, e = init_producer_id(b.addr, tid)
+    assert err == 0
+    # v4 still needs AddOffsetsToTxn first (transaction version 1 unchanged).
+    assert txn_offset_commit(b.addr, 4, tid, group, pid, e, topic, 5) == INVALID_TXN_STATE
+    # v5 with no AddOffsetsToTxn and nothing else in the transaction: it opens one.
+    assert txn_offset_commit(b.addr, 5, tid, group, pid, e, topic, 7) == 0
+    assert end_txn_v5(b.addr, tid, pid, e, True) == (0, pid, e + 1)
+    assert committed(b.bootstrap, group, topic) == 7
+    # Aborted: the offset stays where the committed transaction put it.
+    assert txn_offset_commit(b.addr, 5, tid, group, pid, e + 1, topic, 9) == 0
+    assert end_txn_v5(b.addr, tid, pid, e + 1, False) == (0, pid, e + 2)
+    assert committed(b.bootstrap, group, topic) == 7
+    # An epoch the last end moved past is refused.
+    assert txn_offset_commit(b.addr, 5, tid, group, pid, e + 1, topic, 11) == INVALID_PRODUCER_EPOCH
+    assert committed(b.bootstrap, group, topic) == 7
