@@ -516,10 +516,16 @@ mod tests {
             let r = MetadataRequest::default().with_topics(Some(topics));
             assert_walks_exactly(ApiKey::Metadata, v, &r);
         }
-        for v in 4..=17 {
-            let partition = FetchPartition::default()
+        for v in 4..=18 {
+            let mut partition = FetchPartition::default()
                 .with_partition(3)
                 .with_fetch_offset(9);
+            if v >= 17 {
+                partition = partition.with_replica_directory_id(uuid::Uuid::from_u128(5));
+            }
+            if v >= 18 {
+                partition = partition.with_high_watermark(41);
+            }
             let topic = FetchTopic::default()
                 .with_topic(name("t"))
                 .with_partitions(vec![partition.clone(), partition]);

@@ -22,6 +22,8 @@ use std::time::Duration;
 use kafka_protocol::error::ResponseError;
 
 use super::schema::{self, TransactionLogValue, TxnPartitions, TxnStatus};
+
+mod end_tv2;
 use crate::broker::Broker;
 use crate::internal_topic;
 
@@ -29,8 +31,11 @@ use crate::internal_topic;
 pub const TXN_TOPIC: &str = "__transaction_state";
 /// How often transaction timeouts are checked, in ms.
 const TXN_TICK_MS: u64 = 1000;
-/// `TransactionLogValue` version written: Kafka picks it from the finalized
-/// `transaction.version` feature, which gregor does not advertise (level 0), so v0.
+/// `TransactionLogValue` version written for transaction-version-1 clients:
+/// Kafka picks it from the finalized `transaction.version` feature, which gregor
+/// does not advertise (level 0), so v0. A transaction ended with EndTxn v5
+/// (`client_transaction_version` 2) is written at v1, whose tagged fields
+/// carry the next producer id and the client's transaction version.
 const TXN_LOG_VALUE_VERSION: i16 = 0;
 /// An epoch this high is the last one: the next bump takes a new producer id.
 const LAST_EPOCH: i16 = i16::MAX - 1;
@@ -68,6 +73,11 @@ pub struct TxnMetadata {
     pub partitions: BTreeSet<(String, i32)>,
     pub start_ms: i64,
     pub last_update_ms: i64,
+    /// Between Prepare and Complete of a transaction-version-2 end whose epoch
+    /// ran out: the producer id the transaction continues with (else -1).
+    pub next_producer_id: i64,
+    /// 2 once the producer ended a transaction with EndTxn v5 (KIP-890 part 2).
+    pub client_transaction_version: i16,
 }
 
 impl TxnMetadata {
@@ -93,8 +103,8 @@ impl TxnMetadata {
             }),
             last_update_ms: self.last_update_ms,
             start_ms: self.start_ms,
-            next_producer_id: -1,
-            client_transaction_version: 0,
+            next_producer_id: self.next_producer_id,
+            client_transaction_version: self.client_transaction_version,
         }
     }
 
@@ -117,6 +127,8 @@ impl TxnMetadata {
                 .collect(),
             start_ms: v.start_ms,
             last_update_ms: v.last_update_ms,
+            next_producer_id: v.next_producer_id,
+            client_transaction_version: v.client_transaction_version,
         }
     }
 }
@@ -254,8 +266,12 @@ impl TransactionCoordinator {
             )
         };
         let key = schema::encode_key(&meta.transactional_id).map_err(unencodable)?;
-        let value =
-            schema::encode_value(&meta.to_value(), TXN_LOG_VALUE_VERSION).map_err(unencodable)?;
+        let version = if meta.client_transaction_version >= 2 {
+            schema::value_version_for_transaction_version(meta.client_transaction_version)
+        } else {
+            TXN_LOG_VALUE_VERSION
+        };
+        let value = schema::encode_value(&meta.to_value(), version).map_err(unencodable)?;
         let partition = partition_for(&meta.transactional_id, self.config.num_partitions);
         internal_topic::append(broker, TXN_TOPIC, partition, vec![(key, Some(value))], None)?;
         self.lock_txns()
@@ -292,6 +308,8 @@ impl TransactionCoordinator {
                 partitions: BTreeSet::new(),
                 start_ms: -1,
                 last_update_ms: now,
+                next_producer_id: -1,
+                client_transaction_version: 0,
             },
         };
         // KIP-360: a producer naming its id and epoch must be the current one.
@@ -441,6 +459,14 @@ impl TransactionCoordinator {
             }
         }
         broker.replicas.notify_append();
+        // Transaction version 2 whose epoch ran out: the markers went out with
+        // the old id at its last epoch; the producer continues with the new id.
+        if meta.next_producer_id >= 0 {
+            meta.previous_producer_id = meta.producer_id;
+            meta.producer_id = meta.next_producer_id;
+            meta.producer_epoch = 0;
+            meta.next_producer_id = -1;
+        }
         // As Kafka: a completed transaction holds no partitions.
         meta.partitions.clear();
         meta.status = if commit {

@@ -1,9 +1,12 @@
-//! Fetch (key 1), v4-v17: long-poll (max_wait_ms / min_bytes), fetch
+//! Fetch (key 1), v4-v18: long-poll (max_wait_ms / min_bytes), fetch
 //! sessions (KIP-227), response and partition byte limits, topic IDs from
 //! v13, whole batches served with `sendfile(2)`.
 //!
-//! v18 (Kafka 4.1, KIP-1166 high-watermark field for replicas) is not
-//! advertised until it is implemented and tested.
+//! v18 (Kafka 4.1, KIP-1166) adds one tagged partition field, the high
+//! watermark the fetching replica knows. Only KRaft voters use it, to learn
+//! of a new high watermark without waiting; Kafka's broker reads and ignores
+//! it, and so does gregor: a consumer never sends it and gregor has no
+//! follower replicas. The response is unchanged from v17.
 
 pub mod encode;
 pub mod session;
@@ -22,7 +25,7 @@ use super::{ApiSpec, Outcome, RequestContext};
 use crate::error::log_error_code;
 use crate::log::ReadSlice;
 
-pub const SPEC: ApiSpec = ApiSpec::new(ApiKey::Fetch, 4, 17);
+pub const SPEC: ApiSpec = ApiSpec::new(ApiKey::Fetch, 4, 18);
 
 const FIRST_VERSION_WITH_TOPIC_IDS: i16 = 13;
 /// Longest a fetch may wait for data, whatever the client asks (ms).

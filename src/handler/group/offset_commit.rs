@@ -1,7 +1,13 @@
 //! OffsetCommit (key 8), v2-v9: offsets (with leader epoch and the metadata
 //! string, round-tripped) written to `__consumer_offsets` before the answer.
 //!
-//! v10 (Kafka 4.1, topic IDs) is not advertised yet.
+//! v10 (topic IDs instead of names) is not advertised, as Kafka 4.1 does not
+//! advertise it: its OffsetCommitRequest.json marks v10
+//! `latestVersionUnstable`, so a 4.1 broker offers 2-9 unless
+//! `unstable.api.versions.enable=true`, and the 4.1 Java consumer and admin
+//! client cap their commits at v9 (`Builder.forTopicNames`). kafka-protocol
+//! 0.18 follows the same schema and has no v10 request codec (its response
+//! codec goes to v10). The schema may still change before it is stable.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_commit_response::{

@@ -1,7 +1,12 @@
 //! OffsetFetch (key 9), v1-v9: committed offsets of one group, or of many
 //! groups in one request (v8+). Partitions without a commit answer -1.
 //!
-//! v10 (Kafka 4.1, topic IDs) is not advertised yet.
+//! v10 (topic IDs instead of names) is not advertised, as Kafka 4.1 does not
+//! advertise it: OffsetFetchRequest.json marks v10 `latestVersionUnstable`,
+//! so a 4.1 broker offers 1-9 unless `unstable.api.versions.enable=true`, and
+//! the 4.1 Java consumer and admin client cap their requests at v9.
+//! kafka-protocol 0.18 has no v10 request codec (its response codec goes to
+//! v10). The schema may still change before it is stable.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_fetch_response::{

@@ -1,8 +1,13 @@
-//! TxnOffsetCommit (key 28), v0-v4: offsets committed inside a transaction.
+//! TxnOffsetCommit (key 28), v0-v5: offsets committed inside a transaction.
 //! They are written to `__consumer_offsets` as a transactional batch of the
 //! producer (so a stale epoch is refused by the partition's producer state) and
 //! held back until the transaction's COMMIT marker; an ABORT drops them. From v3
 //! (KIP-447) a member id and generation fence zombie consumers of a classic group.
+//!
+//! v5 (KIP-890 part 2, transaction version 2) also does AddOffsetsToTxn's
+//! work: the group's offsets partition joins the transaction (starting one if
+//! none is open), as Kafka does for v5 whatever its finalized
+//! `transaction.version`; v0-v4 still need AddOffsetsToTxn first.
 
 use kafka_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
@@ -13,7 +18,10 @@ use crate::group::{store, CommittedOffset, OFFSETS_TOPIC};
 use crate::handler::group::{metadata_too_large, partition_known, unknown_partition};
 use crate::handler::{ApiSpec, Outcome, RequestContext};
 
-pub const SPEC: ApiSpec = ApiSpec::new(ApiKey::TxnOffsetCommit, 0, 4);
+pub const SPEC: ApiSpec = ApiSpec::new(ApiKey::TxnOffsetCommit, 0, 5);
+
+/// The first version that adds the offsets partition to the transaction itself.
+const FIRST_IMPLICIT_ADD_VERSION: i16 = 5;
 
 pub async fn handle(ctx: &RequestContext<'_>, request: TxnOffsetCommitRequest) -> Outcome {
     let code = check(ctx, &request).await.err();
@@ -110,19 +118,22 @@ pub async fn handle(ctx: &RequestContext<'_>, request: TxnOffsetCommitRequest) -
 }
 
 /// The group must be ready, the producer's transaction must include the group's
-/// offsets partition (AddOffsetsToTxn), and a named member must be current.
+/// offsets partition (AddOffsetsToTxn before v5; v5 adds it here), and a named
+/// member must be current.
 async fn check(ctx: &RequestContext<'_>, request: &TxnOffsetCommitRequest) -> Result<(), i16> {
     let groups = &ctx.broker.groups;
     let group_id = request.group_id.0.as_str();
     crate::group::validate_group_id(group_id)?;
     groups.ensure_ready(ctx.broker).await?;
     let partition = groups.partition_for(group_id);
-    ctx.broker.txns.verify_produce(
-        request.producer_id.0,
-        request.producer_epoch,
-        OFFSETS_TOPIC,
-        partition,
-    )?;
+    if ctx.api_version < FIRST_IMPLICIT_ADD_VERSION {
+        ctx.broker.txns.verify_produce(
+            request.producer_id.0,
+            request.producer_epoch,
+            OFFSETS_TOPIC,
+            partition,
+        )?;
+    }
     if !request.member_id.is_empty() && request.generation_id >= 0 {
         if let Some(g) = groups.group(group_id, false) {
             let g = g.lock().unwrap_or_else(|p| p.into_inner());
@@ -132,6 +143,26 @@ async fn check(ctx: &RequestContext<'_>, request: &TxnOffsetCommitRequest) -> Re
                 request.generation_id,
             )?;
         }
+    }
+    if ctx.api_version >= FIRST_IMPLICIT_ADD_VERSION {
+        ctx.broker
+            .txns
+            .add_partitions(
+                ctx.broker,
+                request.transactional_id.0.as_str(),
+                request.producer_id.0,
+                request.producer_epoch,
+                &[(OFFSETS_TOPIC.to_string(), partition)],
+            )
+            .await
+            // As Kafka's AddPartitionsToTxnManager answers a fenced producer.
+            .map_err(|code| {
+                if code == ResponseError::ProducerFenced.code() {
+                    ResponseError::InvalidProducerEpoch.code()
+                } else {
+                    code
+                }
+            })?;
     }
     Ok(())
 }
