@@ -13,6 +13,7 @@ use kafka_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
 };
 use kafka_protocol::messages::{ApiKey, TxnOffsetCommitRequest, TxnOffsetCommitResponse};
+use kafka_protocol::error::ResponseError;
 
 use crate::group::{store, CommittedOffset, OFFSETS_TOPIC};
 use crate::handler::group::{metadata_too_large, partition_known, unknown_partition};
