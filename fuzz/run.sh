@@ -28,6 +28,11 @@ if [ -d "$HOME/.cargo/bin" ]; then
     export PATH="$HOME/.cargo/bin:$PATH"
 fi
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-1}"
+# The test command exports a static-glibc RUSTFLAGS for the broker's target;
+# it must not reach cargo-fuzz's own install (a static host target cannot
+# build proc-macros: "cannot produce proc-macro for clap_derive") nor the
+# sanitizer builds (ASan links dynamically).
+unset CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS
 
 SECONDS_PER_TARGET="${1:-15}"
 shift || true

@@ -223,7 +223,7 @@ fn compressed_batches_iterate() {
         set_base_offset(&mut b, 100).unwrap();
         validate_batches(&b).unwrap();
         let (h, body) = batch_records(&b).unwrap();
-        let got: Vec<Record> = RecordIter::new(&h, &body).map(Result::unwrap).collect();
+        let got: Vec<Record<'_>> = RecordIter::new(&h, &body).map(Result::unwrap).collect();
         assert_eq!(got.len(), 3, "{codec:?}");
         assert_eq!(got[0].offset, 100);
         assert_eq!(got[0].key, Some(&b"k0"[..]));

@@ -108,7 +108,7 @@ mod tests {
     use crate::record::{build_batch, BatchParams, BuilderRecord, Compression};
 
     fn batch(base: i64, values: &[&str], params: BatchParams) -> Vec<u8> {
-        let recs: Vec<BuilderRecord> = values
+        let recs: Vec<BuilderRecord<'_>> = values
             .iter()
             .enumerate()
             .map(|(i, v)| BuilderRecord {
