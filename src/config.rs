@@ -598,7 +598,11 @@ fn socket_buffer(key: &str, value: &str) -> Result<Option<usize>, ConfigError> {
     match n {
         -1 | 0 => Ok(None),
         n if n >= 1024 => Ok(Some(usize::try_from(n).unwrap_or(usize::MAX))),
-        _ => Err(invalid(key, value, "must be -1 (the OS default) or at least 1024")),
+        _ => Err(invalid(
+            key,
+            value,
+            "must be -1 (the OS default) or at least 1024",
+        )),
     }
 }
 

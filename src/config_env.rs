@@ -240,10 +240,17 @@ mod tests {
             ("KAFKA_KRAFT_CLUSTER_ID", "kraft"),
             ("KAFKA_CLUSTER_ID", "bitnami"),
         ]));
-        let get = |k: &str| pairs.iter().rev().find(|(p, _)| p == k).map(|(_, v)| v.as_str());
+        let get = |k: &str| {
+            pairs
+                .iter()
+                .rev()
+                .find(|(p, _)| p == k)
+                .map(|(_, v)| v.as_str())
+        };
         assert_eq!(get("node.id"), Some("0"));
         assert_eq!(get("cluster.id"), Some("bitnami"));
-        let (pairs, _) = properties_from_env(env(&[("KAFKA_CLUSTER_ID", "b"), ("CLUSTER_ID", "a")]));
+        let (pairs, _) =
+            properties_from_env(env(&[("KAFKA_CLUSTER_ID", "b"), ("CLUSTER_ID", "a")]));
         assert_eq!(pairs.last().map(|(_, v)| v.as_str()), Some("a"));
     }
 

@@ -198,18 +198,30 @@ mod tests {
         // apache/kafka's single-node plaintext example.
         start(&[
             ("node.id", "1"),
-            ("listener.security.protocol.map", "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,PLAINTEXT_HOST:PLAINTEXT"),
-            ("advertised.listeners", "PLAINTEXT_HOST://localhost:9092,PLAINTEXT://broker:19092"),
+            (
+                "listener.security.protocol.map",
+                "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,PLAINTEXT_HOST:PLAINTEXT",
+            ),
+            (
+                "advertised.listeners",
+                "PLAINTEXT_HOST://localhost:9092,PLAINTEXT://broker:19092",
+            ),
             ("process.roles", "broker,controller"),
             ("controller.quorum.voters", "1@broker:29093"),
-            ("listeners", "CONTROLLER://:29093,PLAINTEXT_HOST://:9092,PLAINTEXT://:19092"),
+            (
+                "listeners",
+                "CONTROLLER://:29093,PLAINTEXT_HOST://:9092,PLAINTEXT://:19092",
+            ),
             ("controller.listener.names", "CONTROLLER"),
         ])
         .unwrap();
         // A controller listener mapped to SSL is not bound, so not refused.
         start(&[
             ("listeners", "PLAINTEXT://:9092,CONTROLLER://:9093"),
-            ("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL"),
+            (
+                "listener.security.protocol.map",
+                "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL",
+            ),
             ("controller.listener.names", "CONTROLLER"),
         ])
         .unwrap();
@@ -220,29 +232,55 @@ mod tests {
     #[test]
     fn what_it_cannot_serve_is_refused_with_the_setting_named() {
         let e = start(&[
-            ("listeners", "SSL://:9093,CONTROLLER://:29093,SSL-INTERNAL://:19093"),
-            ("listener.security.protocol.map", "SSL:SSL,CONTROLLER:PLAINTEXT,SSL-INTERNAL:SSL"),
+            (
+                "listeners",
+                "SSL://:9093,CONTROLLER://:29093,SSL-INTERNAL://:19093",
+            ),
+            (
+                "listener.security.protocol.map",
+                "SSL:SSL,CONTROLLER:PLAINTEXT,SSL-INTERNAL:SSL",
+            ),
             ("controller.listener.names", "CONTROLLER"),
         ])
         .unwrap_err();
-        assert!(e.starts_with("listener.security.protocol.map: listener SSL://:9093 uses security protocol SSL"), "{e}");
+        assert!(
+            e.starts_with(
+                "listener.security.protocol.map: listener SSL://:9093 uses security protocol SSL"
+            ),
+            "{e}"
+        );
         let e = start(&[("listeners", "SASL_PLAINTEXT://:9092")]).unwrap_err();
         assert!(e.starts_with("listeners: listener SASL_PLAINTEXT"), "{e}");
         let e = start(&[
             ("node.id", "1"),
             ("process.roles", "broker,controller"),
-            ("controller.quorum.voters", "1@kafka-1:9093,2@kafka-2:9093,3@kafka-3:9093"),
+            (
+                "controller.quorum.voters",
+                "1@kafka-1:9093,2@kafka-2:9093,3@kafka-3:9093",
+            ),
         ])
         .unwrap_err();
-        assert!(e.starts_with("controller.quorum.voters: 3 voters are listed"), "{e}");
+        assert!(
+            e.starts_with("controller.quorum.voters: 3 voters are listed"),
+            "{e}"
+        );
         let e = start(&[("process.roles", "controller"), ("node.id", "1")]).unwrap_err();
-        assert!(e.starts_with("process.roles: node 1 is a controller only"), "{e}");
+        assert!(
+            e.starts_with("process.roles: node 1 is a controller only"),
+            "{e}"
+        );
         let e = start(&[("process.roles", "broker"), ("node.id", "4")]).unwrap_err();
-        assert!(e.starts_with("process.roles: node 4 is a broker only"), "{e}");
+        assert!(
+            e.starts_with("process.roles: node 4 is a broker only"),
+            "{e}"
+        );
         let e = start(&[("controller.quorum.voters", "2@other:9093")]).unwrap_err();
         assert!(e.contains("the only voter is node 2"), "{e}");
         let e = start(&[("controller.quorum.bootstrap.servers", "a:9093,b:9093")]).unwrap_err();
-        assert!(e.starts_with("controller.quorum.bootstrap.servers: 2 controllers"), "{e}");
+        assert!(
+            e.starts_with("controller.quorum.bootstrap.servers: 2 controllers"),
+            "{e}"
+        );
         let e = start(&[("listener.security.protocol.map", "PLAINTEXT:TLS")]).unwrap_err();
         assert!(e.contains("listener.security.protocol.map"), "{e}");
     }
@@ -250,12 +288,21 @@ mod tests {
     #[test]
     fn jbod_and_a_denying_authorizer_are_refused() {
         let e = start(&[("log.dirs", "/a,/b")]).unwrap_err();
-        assert!(e.starts_with("log.dirs: 2 directories are listed (/a,/b)"), "{e}");
-        let e = start(&[("authorizer.class.name", "org.apache.kafka.metadata.authorizer.StandardAuthorizer")])
-            .unwrap_err();
+        assert!(
+            e.starts_with("log.dirs: 2 directories are listed (/a,/b)"),
+            "{e}"
+        );
+        let e = start(&[(
+            "authorizer.class.name",
+            "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        )])
+        .unwrap_err();
         assert!(e.starts_with("authorizer.class.name: "), "{e}");
         start(&[
-            ("authorizer.class.name", "org.apache.kafka.metadata.authorizer.StandardAuthorizer"),
+            (
+                "authorizer.class.name",
+                "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            ),
             ("allow.everyone.if.no.acl.found", "true"),
         ])
         .unwrap();
@@ -277,8 +324,14 @@ mod tests {
         // kafka-python's Kafka 4 test config names CONTROLLER in both lists.
         let c = start(&[
             ("process.roles", "broker,controller"),
-            ("listeners", "PLAINTEXT://localhost:9092,CONTROLLER://localhost:9093"),
-            ("advertised.listeners", "PLAINTEXT://localhost:9092,CONTROLLER://localhost:9093"),
+            (
+                "listeners",
+                "PLAINTEXT://localhost:9092,CONTROLLER://localhost:9093",
+            ),
+            (
+                "advertised.listeners",
+                "PLAINTEXT://localhost:9092,CONTROLLER://localhost:9093",
+            ),
             ("controller.listener.names", "CONTROLLER"),
             ("controller.quorum.voters", "1@localhost:9093"),
         ])

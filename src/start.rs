@@ -96,7 +96,9 @@ pub fn server_start_main(argv: Vec<OsString>) -> ExitCode {
         }
     }
     let Some(config) = config else {
-        eprintln!("USAGE: kafka-server-start.sh [-daemon] server.properties [--override property=value]*");
+        eprintln!(
+            "USAGE: kafka-server-start.sh [-daemon] server.properties [--override property=value]*"
+        );
         return ExitCode::from(1);
     };
     args.push("--config".into());

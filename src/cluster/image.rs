@@ -725,20 +725,34 @@ mod tests {
         let mut img = MetadataImage::default();
         let alter = |set: &[(&str, &str)], delete: &[&str]| MetadataCommand::AlterGroupConfigs {
             group_id: "g".into(),
-            set: set.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            set: set
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             delete: delete.iter().map(|k| k.to_string()).collect(),
         };
         let set = alter(&[("consumer.heartbeat.interval.ms", "6000")], &[]);
         assert_eq!(apply_command(&mut img, &set), CommandResult::Ok);
-        assert_eq!(img.group_configs["g"]["consumer.heartbeat.interval.ms"], "6000");
+        assert_eq!(
+            img.group_configs["g"]["consumer.heartbeat.interval.ms"],
+            "6000"
+        );
         let both = alter(&[("a", "1")], &["a"]);
-        assert!(matches!(apply_command(&mut img, &both), CommandResult::Rejected(_)));
+        assert!(matches!(
+            apply_command(&mut img, &both),
+            CommandResult::Rejected(_)
+        ));
         let delete = alter(&[], &["consumer.heartbeat.interval.ms"]);
         assert_eq!(apply_command(&mut img, &delete), CommandResult::Ok);
-        assert!(img.group_configs.is_empty(), "a group without configs is dropped");
+        assert!(
+            img.group_configs.is_empty(),
+            "a group without configs is dropped"
+        );
         // A snapshot from before group configs existed has no such field.
         let mut json = serde_json::to_value(MetadataImage::default()).expect("serialize");
-        json.as_object_mut().expect("object").remove("group_configs");
+        json.as_object_mut()
+            .expect("object")
+            .remove("group_configs");
         let back: MetadataImage = serde_json::from_value(json).expect("old snapshot loads");
         assert!(back.group_configs.is_empty());
     }

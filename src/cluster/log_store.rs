@@ -583,7 +583,6 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 }
 
-
 /// Opaque in debug output: it holds sockets, files or locks, not values
 /// worth printing.
 impl std::fmt::Debug for LogStore {

@@ -180,18 +180,27 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(MetaProperties::read(dir.path()).unwrap(), None);
         assert_eq!(
-            resolve_cluster_id(dir.path(), 1, Some("abc")).unwrap().as_deref(),
+            resolve_cluster_id(dir.path(), 1, Some("abc"))
+                .unwrap()
+                .as_deref(),
             Some("abc")
         );
         let meta = MetaProperties::new("5L6g3nShT-eMCtK--X86sw", 1);
         meta.write(dir.path()).unwrap();
-        assert_eq!(MetaProperties::read(dir.path()).unwrap(), Some(meta.clone()));
+        assert_eq!(
+            MetaProperties::read(dir.path()).unwrap(),
+            Some(meta.clone())
+        );
         assert_eq!(
             resolve_cluster_id(dir.path(), 1, None).unwrap().as_deref(),
             Some("5L6g3nShT-eMCtK--X86sw")
         );
         let err = resolve_cluster_id(dir.path(), 1, Some("other")).unwrap_err();
-        assert!(err.to_string().contains("cluster.id 5L6g3nShT-eMCtK--X86sw"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("cluster.id 5L6g3nShT-eMCtK--X86sw"),
+            "{err}"
+        );
         let err = resolve_cluster_id(dir.path(), 2, None).unwrap_err();
         assert!(err.to_string().contains("node.id 1"), "{err}");
         // Left alone when present.

@@ -586,17 +586,30 @@ impl ClassicGroup {
         if let Some(instance) = instance {
             if let Some(current) = self.static_members.get(instance) {
                 if current != member_id {
-                    refuse(ResponseError::FencedInstanceId, format_args!(
-                        "group {}: instance {} now belongs to member {}, not {}",
-                        prefix(&self.group_id), prefix(instance), prefix(current), prefix(member_id)));
+                    refuse(
+                        ResponseError::FencedInstanceId,
+                        format_args!(
+                            "group {}: instance {} now belongs to member {}, not {}",
+                            prefix(&self.group_id),
+                            prefix(instance),
+                            prefix(current),
+                            prefix(member_id)
+                        ),
+                    );
                     return Err(ResponseError::FencedInstanceId);
                 }
             }
         }
         if !self.members.contains_key(member_id) {
-            refuse(ResponseError::UnknownMemberId, format_args!(
-                "group {} ({:?}) has no member {}",
-                prefix(&self.group_id), self.state, prefix(member_id)));
+            refuse(
+                ResponseError::UnknownMemberId,
+                format_args!(
+                    "group {} ({:?}) has no member {}",
+                    prefix(&self.group_id),
+                    self.state,
+                    prefix(member_id)
+                ),
+            );
             return Err(ResponseError::UnknownMemberId);
         }
         Ok(())

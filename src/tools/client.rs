@@ -181,7 +181,12 @@ impl Client {
     /// the answer, so several requests can be in flight on this connection (the
     /// broker answers them in order). Returns the version and correlation id to
     /// pass to [`Client::receive_pipelined`].
-    pub fn send_pipelined<Req>(&mut self, key: ApiKey, cap: i16, req: &Req) -> Result<(i16, i32), String>
+    pub fn send_pipelined<Req>(
+        &mut self,
+        key: ApiKey,
+        cap: i16,
+        req: &Req,
+    ) -> Result<(i16, i32), String>
     where
         Req: Encodable + HeaderVersion + Message,
     {
@@ -192,7 +197,12 @@ impl Client {
 
     /// Reads the answer to the pipelined request `correlation` (the oldest one
     /// still unanswered).
-    pub fn receive_pipelined<Resp>(&mut self, key: ApiKey, version: i16, correlation: i32) -> Result<Resp, String>
+    pub fn receive_pipelined<Resp>(
+        &mut self,
+        key: ApiKey,
+        version: i16,
+        correlation: i32,
+    ) -> Result<Resp, String>
     where
         Resp: Decodable + HeaderVersion,
     {
@@ -204,21 +214,36 @@ impl Client {
     pub fn readable_within(&self, timeout: Duration) -> Result<bool, String> {
         let mut byte = [0u8; 1];
         let outcome = if timeout.is_zero() {
-            self.stream.set_nonblocking(true).map_err(|e| e.to_string())?;
+            self.stream
+                .set_nonblocking(true)
+                .map_err(|e| e.to_string())?;
             let r = self.stream.peek(&mut byte);
-            self.stream.set_nonblocking(false).map_err(|e| e.to_string())?;
+            self.stream
+                .set_nonblocking(false)
+                .map_err(|e| e.to_string())?;
             r
         } else {
             let old = self.stream.read_timeout().map_err(|e| e.to_string())?;
-            self.stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+            self.stream
+                .set_read_timeout(Some(timeout))
+                .map_err(|e| e.to_string())?;
             let r = self.stream.peek(&mut byte);
-            self.stream.set_read_timeout(old).map_err(|e| e.to_string())?;
+            self.stream
+                .set_read_timeout(old)
+                .map_err(|e| e.to_string())?;
             r
         };
         match outcome {
             Ok(0) => Err(format!("{} closed the connection", self.address)),
             Ok(_) => Ok(true),
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => Ok(false),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(format!("read from {}: {e}", self.address)),
         }
     }
@@ -254,7 +279,12 @@ impl Client {
         self.receive_expect(key, version, self.correlation)
     }
 
-    fn receive_expect<Resp>(&mut self, key: ApiKey, version: i16, correlation: i32) -> Result<Resp, String>
+    fn receive_expect<Resp>(
+        &mut self,
+        key: ApiKey,
+        version: i16,
+        correlation: i32,
+    ) -> Result<Resp, String>
     where
         Resp: Decodable + HeaderVersion,
     {

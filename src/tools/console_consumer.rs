@@ -74,7 +74,11 @@ pub struct ConsumerArgs {
     /// line.separator, headers.separator, null.literal, key.deserializer,
     /// value.deserializer, header.deserializer. `--formatter-property` is
     /// Kafka 4.2's name for it.
-    #[arg(long = "property", visible_alias = "formatter-property", value_name = "KEY=VALUE")]
+    #[arg(
+        long = "property",
+        visible_alias = "formatter-property",
+        value_name = "KEY=VALUE"
+    )]
     pub properties: Vec<String>,
     /// A properties file of formatter properties (--property wins).
     #[arg(long, value_name = "FILE")]
@@ -82,10 +86,18 @@ pub struct ConsumerArgs {
     /// Consumer property (repeatable): group.id, auto.offset.reset,
     /// enable.auto.commit, isolation.level, key.deserializer, value.deserializer;
     /// others are accepted and ignored. `--command-property` is Kafka 4.2's name.
-    #[arg(long = "consumer-property", visible_alias = "command-property", value_name = "KEY=VALUE")]
+    #[arg(
+        long = "consumer-property",
+        visible_alias = "command-property",
+        value_name = "KEY=VALUE"
+    )]
     pub consumer_properties: Vec<String>,
     /// A consumer properties file; `--command-config` is Kafka 4.2's name.
-    #[arg(long = "consumer.config", visible_alias = "command-config", value_name = "FILE")]
+    #[arg(
+        long = "consumer.config",
+        visible_alias = "command-config",
+        value_name = "FILE"
+    )]
     pub consumer_config: Option<String>,
     /// Key deserializer class (StringDeserializer, LongDeserializer, ...).
     #[arg(long)]
@@ -145,7 +157,10 @@ fn install_signal_handlers() {
 /// The formatter `--formatter`, `--property`/`--formatter-config` and the
 /// deserializer flags describe (the flags win over the properties, as in Kafka).
 fn formatter(args: &ConsumerArgs, consumer_props: &Props) -> Result<Formatter, String> {
-    let style = args.formatter.as_deref().map_or(Ok(Style::Default), parse_style)?;
+    let style = args
+        .formatter
+        .as_deref()
+        .map_or(Ok(Style::Default), parse_style)?;
     let mut props = Props::parse(&args.properties, "--property")?
         .with_file(args.formatter_config.as_deref())?;
     for (key, flag) in [
@@ -290,7 +305,9 @@ fn consume(c: &mut Consumer, args: &ConsumerArgs, formatter: &Formatter) -> Resu
         Err(e)
     };
     while count < max && !STOP.load(Ordering::SeqCst) {
-        if matches!(c.subscription, Subscription::Pattern(_)) && last_refresh.elapsed() >= PATTERN_REFRESH {
+        if matches!(c.subscription, Subscription::Pattern(_))
+            && last_refresh.elapsed() >= PATTERN_REFRESH
+        {
             let now = match c.resolve() {
                 Ok(n) => n,
                 Err(e) => return fail(count, e),
@@ -341,7 +358,10 @@ fn consume(c: &mut Consumer, args: &ConsumerArgs, formatter: &Formatter) -> Resu
                     let _ = out.flush();
                     // The record is consumed: Kafka's consumer has moved past it too.
                     let _ = c.commit();
-                    return fail(count, format!("Error processing message, terminating consumer process: {e}"));
+                    return fail(
+                        count,
+                        format!("Error processing message, terminating consumer process: {e}"),
+                    );
                 }
             }
         }

@@ -68,7 +68,11 @@ impl Consumer {
         for topic in topics {
             for p in self.session.partitions(&topic, false)? {
                 if self.only_partition.is_none_or(|o| o == p.partition) {
-                    out.push(Assigned { topic: topic.clone(), partition: p.partition, leader: p.leader });
+                    out.push(Assigned {
+                        topic: topic.clone(),
+                        partition: p.partition,
+                        leader: p.leader,
+                    });
                 }
             }
         }
@@ -82,11 +86,21 @@ impl Consumer {
 
     /// Adds partitions not yet consumed: from the group's committed offsets,
     /// else from `start` (or the reset policy).
-    pub(super) fn assign(&mut self, new: Vec<Assigned>, start: Option<Start>) -> Result<(), String> {
-        let new: Vec<Assigned> = new.into_iter().filter(|a| !self.parts.contains(a)).collect();
+    pub(super) fn assign(
+        &mut self,
+        new: Vec<Assigned>,
+        start: Option<Start>,
+    ) -> Result<(), String> {
+        let new: Vec<Assigned> = new
+            .into_iter()
+            .filter(|a| !self.parts.contains(a))
+            .collect();
         let mut by_topic: BTreeMap<String, Vec<i32>> = BTreeMap::new();
         for a in &new {
-            by_topic.entry(a.topic.clone()).or_default().push(a.partition);
+            by_topic
+                .entry(a.topic.clone())
+                .or_default()
+                .push(a.partition);
         }
         if let (Some(g), None) = (self.group.clone(), start) {
             for (topic, parts) in &by_topic {
@@ -109,18 +123,29 @@ impl Consumer {
 
     /// Position of one partition from `start` (earliest/latest via ListOffsets).
     pub(super) fn seek(&mut self, a: &Assigned, start: Start) -> Result<(), String> {
-        let info = [PartitionInfo { partition: a.partition, leader: a.leader }];
+        let info = [PartitionInfo {
+            partition: a.partition,
+            leader: a.leader,
+        }];
         let offset = match start {
             Start::At(o) => o,
             Start::Earliest | Start::Latest => {
-                let ts = if start == Start::Earliest { EARLIEST_TIMESTAMP } else { LATEST_TIMESTAMP };
-                let found = self.session.list_offsets(&a.topic, &info, ts, self.isolation)?;
-                found.first().map(|(_, o)| *o).ok_or_else(|| {
-                    format!("no offset for {}-{}", a.topic, a.partition)
-                })?
+                let ts = if start == Start::Earliest {
+                    EARLIEST_TIMESTAMP
+                } else {
+                    LATEST_TIMESTAMP
+                };
+                let found = self
+                    .session
+                    .list_offsets(&a.topic, &info, ts, self.isolation)?;
+                found
+                    .first()
+                    .map(|(_, o)| *o)
+                    .ok_or_else(|| format!("no offset for {}-{}", a.topic, a.partition))?
             }
         };
-        self.positions.insert((a.topic.clone(), a.partition), offset);
+        self.positions
+            .insert((a.topic.clone(), a.partition), offset);
         Ok(())
     }
 
@@ -165,17 +190,21 @@ impl Consumer {
                     topics
                         .iter()
                         .map(|(topic, parts)| {
-                            FetchTopic::default().with_topic(topic_name(topic)).with_partitions(
-                                parts
-                                    .iter()
-                                    .map(|p| {
-                                        FetchPartition::default()
-                                            .with_partition(*p)
-                                            .with_fetch_offset(self.positions[&(topic.clone(), *p)])
-                                            .with_partition_max_bytes(PARTITION_MAX_BYTES)
-                                    })
-                                    .collect(),
-                            )
+                            FetchTopic::default()
+                                .with_topic(topic_name(topic))
+                                .with_partitions(
+                                    parts
+                                        .iter()
+                                        .map(|p| {
+                                            FetchPartition::default()
+                                                .with_partition(*p)
+                                                .with_fetch_offset(
+                                                    self.positions[&(topic.clone(), *p)],
+                                                )
+                                                .with_partition_max_bytes(PARTITION_MAX_BYTES)
+                                        })
+                                        .collect(),
+                                )
                         })
                         .collect(),
                 );
@@ -184,7 +213,10 @@ impl Consumer {
                     .node(leader)?
                     .call_capped(ApiKey::Fetch, FETCH_MAX_VERSION, &req)?;
             if resp.error_code != 0 {
-                return Err(format!("fetch failed: {}", error_text(resp.error_code, None)));
+                return Err(format!(
+                    "fetch failed: {}",
+                    error_text(resp.error_code, None)
+                ));
             }
             for t in &resp.responses {
                 let topic = t.topic.0.to_string();
@@ -192,7 +224,11 @@ impl Consumer {
                     let partition = p.partition_index;
                     let key = (topic.clone(), partition);
                     if p.error_code == ResponseError::OffsetOutOfRange.code() {
-                        let a = self.parts.iter().find(|a| a.topic == topic && a.partition == partition).cloned();
+                        let a = self
+                            .parts
+                            .iter()
+                            .find(|a| a.topic == topic && a.partition == partition)
+                            .cloned();
                         if let Some(a) = a {
                             let reset = self.reset;
                             self.seek(&a, reset)?;
@@ -206,7 +242,9 @@ impl Consumer {
                         ));
                     }
                     let Some(bytes) = &p.records else { continue };
-                    let Some(&from) = self.positions.get(&key) else { continue };
+                    let Some(&from) = self.positions.get(&key) else {
+                        continue;
+                    };
                     let aborted: Option<Vec<(i64, i64)>> =
                         (self.isolation == READ_COMMITTED).then(|| {
                             p.aborted_transactions
@@ -224,4 +262,3 @@ impl Consumer {
         Ok(out)
     }
 }
-

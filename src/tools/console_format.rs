@@ -79,7 +79,11 @@ fn java_float(v: f64) -> String {
     } else if v.is_nan() {
         "NaN".into()
     } else if v.is_infinite() {
-        if v > 0.0 { "Infinity".into() } else { "-Infinity".into() }
+        if v > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        }
     } else {
         v.to_string()
     }
@@ -253,11 +257,15 @@ pub fn log_line(r: &ConsumedRecord) -> String {
         || "null ".to_string(),
         |k| format!("{}, ", String::from_utf8_lossy(k)),
     );
-    let value = r
-        .value
-        .as_ref()
-        .map_or_else(|| "null".to_string(), |v| String::from_utf8_lossy(v).into_owned());
-    format!("{}:{}, key:{key}value:{value}", kind(r.timestamp_type), r.timestamp)
+    let value = r.value.as_ref().map_or_else(
+        || "null".to_string(),
+        |v| String::from_utf8_lossy(v).into_owned(),
+    );
+    format!(
+        "{}:{}, key:{key}value:{value}",
+        kind(r.timestamp_type),
+        r.timestamp
+    )
 }
 
 #[cfg(test)]
@@ -311,8 +319,14 @@ mod tests {
         r.key = None;
         r.headers.clear();
         r.timestamp_type = TimestampType::LogAppendTime;
-        assert_eq!(show(&fmt(&["print.key=true", "key.separator=:"]), &r), "null:v1\n");
-        assert_eq!(show(&fmt(&["print.key=true", "print.value=false"]), &r), "null\n");
+        assert_eq!(
+            show(&fmt(&["print.key=true", "key.separator=:"]), &r),
+            "null:v1\n"
+        );
+        assert_eq!(
+            show(&fmt(&["print.key=true", "print.value=false"]), &r),
+            "null\n"
+        );
         assert_eq!(show(&fmt(&["print.headers=true"]), &r), "NO_HEADERS\tv1\n");
         assert_eq!(
             show(&fmt(&["print.timestamp=true", "print.value=false"]), &r),
@@ -333,18 +347,35 @@ mod tests {
         ]);
         assert_eq!(show(&f, &r), "7\t-3\n");
         r.value = Some(b"abc".to_vec());
-        assert!(f.format(&r).unwrap_err().contains("Size of data received by IntegerDeserializer is not 4"));
-        assert_eq!(Deserializer::Double.apply(&2f64.to_be_bytes()).unwrap(), b"2.0");
+        assert!(f
+            .format(&r)
+            .unwrap_err()
+            .contains("Size of data received by IntegerDeserializer is not 4"));
+        assert_eq!(
+            Deserializer::Double.apply(&2f64.to_be_bytes()).unwrap(),
+            b"2.0"
+        );
         assert!(parse_deserializer("com.example.AvroDeserializer").is_err());
     }
 
     #[test]
     fn formatter_classes() {
-        assert_eq!(parse_style("kafka.tools.DefaultMessageFormatter"), Ok(Style::Default));
-        assert_eq!(parse_style("org.apache.kafka.tools.consumer.NoOpMessageFormatter"), Ok(Style::NoOp));
-        assert!(parse_style("org.apache.kafka.tools.consumer.group.OffsetsMessageFormatter").is_err());
+        assert_eq!(
+            parse_style("kafka.tools.DefaultMessageFormatter"),
+            Ok(Style::Default)
+        );
+        assert_eq!(
+            parse_style("org.apache.kafka.tools.consumer.NoOpMessageFormatter"),
+            Ok(Style::NoOp)
+        );
+        assert!(
+            parse_style("org.apache.kafka.tools.consumer.group.OffsetsMessageFormatter").is_err()
+        );
         let f = Formatter::with_style(Style::NoOp, &Props::default()).unwrap();
         assert_eq!(show(&f, &record()), "");
-        assert_eq!(log_line(&record()), "CreateTime:1700000000123, key:k1, value:v1");
+        assert_eq!(
+            log_line(&record()),
+            "CreateTime:1700000000123, key:k1, value:v1"
+        );
     }
 }

@@ -42,7 +42,11 @@ pub struct ProducerArgs {
     /// Line reader property, `key=value` (repeatable): parse.key, key.separator,
     /// parse.headers, headers.delimiter, headers.separator, headers.key.separator,
     /// ignore.error, null.marker. `--reader-property` is Kafka 4.2's name.
-    #[arg(long = "property", visible_alias = "reader-property", value_name = "KEY=VALUE")]
+    #[arg(
+        long = "property",
+        visible_alias = "reader-property",
+        value_name = "KEY=VALUE"
+    )]
     pub properties: Vec<String>,
     /// A properties file of line reader properties (--property wins).
     #[arg(long, value_name = "FILE")]
@@ -53,10 +57,18 @@ pub struct ProducerArgs {
     /// Producer property, `key=value` (repeatable): acks, compression.type,
     /// linger.ms, batch.size, request.timeout.ms; others are accepted and ignored.
     /// `--command-property` is Kafka 4.2's name.
-    #[arg(long = "producer-property", visible_alias = "command-property", value_name = "KEY=VALUE")]
+    #[arg(
+        long = "producer-property",
+        visible_alias = "command-property",
+        value_name = "KEY=VALUE"
+    )]
     pub producer_properties: Vec<String>,
     /// A properties file of producer properties; `--command-config` is Kafka 4.2's name.
-    #[arg(long = "producer.config", visible_alias = "command-config", value_name = "FILE")]
+    #[arg(
+        long = "producer.config",
+        visible_alias = "command-config",
+        value_name = "FILE"
+    )]
     pub producer_config: Option<String>,
     /// acks: -1 (all), 0 or 1.
     #[arg(long, allow_hyphen_values = true)]
@@ -111,12 +123,32 @@ fn notes(args: &ProducerArgs) -> Vec<String> {
         }
     };
     let once = "gregor's console producer sends each batch once (no retries)";
-    note(args.message_send_max_retries.is_some(), "--message-send-max-retries", once);
+    note(
+        args.message_send_max_retries.is_some(),
+        "--message-send-max-retries",
+        once,
+    );
     note(args.retry_backoff_ms.is_some(), "--retry-backoff-ms", once);
-    note(args.max_block_ms.is_some(), "--max-block-ms", "gregor reads stdin into a bounded queue and never blocks on buffer memory");
-    note(args.max_memory_bytes.is_some(), "--max-memory-bytes", "gregor buffers one batch per partition");
-    note(args.metadata_expiry_ms.is_some(), "--metadata-expiry-ms", "a single node's partition leaders do not move, so metadata is read once");
-    note(args.socket_buffer_size.is_some(), "--socket-buffer-size", "gregor keeps the system's socket buffer sizes");
+    note(
+        args.max_block_ms.is_some(),
+        "--max-block-ms",
+        "gregor reads stdin into a bounded queue and never blocks on buffer memory",
+    );
+    note(
+        args.max_memory_bytes.is_some(),
+        "--max-memory-bytes",
+        "gregor buffers one batch per partition",
+    );
+    note(
+        args.metadata_expiry_ms.is_some(),
+        "--metadata-expiry-ms",
+        "a single node's partition leaders do not move, so metadata is read once",
+    );
+    note(
+        args.socket_buffer_size.is_some(),
+        "--socket-buffer-size",
+        "gregor keeps the system's socket buffer sizes",
+    );
     out
 }
 
@@ -130,7 +162,6 @@ fn check_line_reader(class: Option<&str>) -> Result<(), String> {
         )),
     }
 }
-
 
 /// Producer settings resolved from the flags and properties.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

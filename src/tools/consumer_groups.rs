@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use kafka_protocol::messages::describe_groups_response::DescribedGroup;
 
-use super::groups::{self, assigned_partitions, Committed};
 use super::group_list::{check_args, list, validate_regex};
 use super::group_reset;
+use super::groups::{self, assigned_partitions, Committed};
 use super::session::{Session, LATEST_TIMESTAMP};
 
 /// What Kafka's tool prints for a value it does not have.
@@ -331,7 +331,10 @@ impl Tool {
                     header.push("ASSIGNMENT");
                 }
                 out.push(String::new());
-                out.push(row(&header.iter().map(|h| h.to_string()).collect::<Vec<_>>(), &w));
+                out.push(row(
+                    &header.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
+                    &w,
+                ));
                 for m in &g.members {
                     let assigned = assigned_partitions(&m.member_assignment);
                     let mut cells = vec![

@@ -63,7 +63,9 @@ pub struct ConsumerPerfArgs {
 }
 
 fn epoch_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Civil date (y, m, d) of days since 1970-01-01 (Howard Hinnant's algorithm).
@@ -102,7 +104,10 @@ pub fn format_time(pattern: &str, ms: i64) -> String {
         let c = chars[i];
         let run = chars[i..].iter().take_while(|&&x| x == c).count();
         if c == '\'' {
-            let end = chars[i + 1..].iter().position(|&x| x == '\'').map_or(chars.len(), |p| i + 1 + p);
+            let end = chars[i + 1..]
+                .iter()
+                .position(|&x| x == '\'')
+                .map_or(chars.len(), |p| i + 1 + p);
             out.extend(&chars[i + 1..end]);
             i = end + 1;
             continue;
@@ -143,16 +148,27 @@ pub fn run(args: &ConsumerPerfArgs) -> Result<Vec<String>, String> {
     let mut session = Session::connect(&args.bootstrap_server, SOCKET_TIMEOUT)?;
     let parts = session.partitions(&args.topic, false)?;
     let ids: Vec<i32> = parts.iter().map(|p| p.partition).collect();
-    let committed = groups::committed(session.coordinator(&group)?, &group, Some((&args.topic, &ids)))?;
+    let committed = groups::committed(
+        session.coordinator(&group)?,
+        &group,
+        Some((&args.topic, &ids)),
+    )?;
     let mut f = Fetcher {
         session,
         topic: args.topic.clone(),
         parts,
-        positions: committed.iter().map(|((_, p), o)| (*p, *o)).collect::<BTreeMap<_, _>>(),
+        positions: committed
+            .iter()
+            .map(|((_, p), o)| (*p, *o))
+            .collect::<BTreeMap<_, _>>(),
         partition_bytes: args.fetch_size.max(1),
         from_latest: args.from_latest,
     };
-    let missing: Vec<i32> = ids.iter().copied().filter(|p| !f.positions.contains_key(p)).collect();
+    let missing: Vec<i32> = ids
+        .iter()
+        .copied()
+        .filter(|p| !f.positions.contains_key(p))
+        .collect();
     f.reset(&missing)?;
 
     let (mut msgs, mut bytes) = (0i64, 0u64);
@@ -201,8 +217,13 @@ pub fn run(args: &ConsumerPerfArgs) -> Result<Vec<String>, String> {
         let total = mb(bytes);
         lines.push(format!(
             "{}, {}, {total:.4}, {:.4}, {msgs}, {:.4}, 0, {}, {:.4}, {:.4}",
-            dtf(start_ms), dtf(end_ms), total / secs, msgs as f64 / secs,
-            end_ms - start_ms, total / secs, msgs as f64 / secs
+            dtf(start_ms),
+            dtf(end_ms),
+            total / secs,
+            msgs as f64 / secs,
+            end_ms - start_ms,
+            total / secs,
+            msgs as f64 / secs
         ));
     }
     Ok(lines)
@@ -212,7 +233,10 @@ pub fn run(args: &ConsumerPerfArgs) -> Result<Vec<String>, String> {
 mod tests {
     #[test]
     fn java_date_format() {
-        assert_eq!(super::format_time("yyyy-MM-dd HH:mm:ss:SSS", 1_700_000_000_123), "2023-11-14 22:13:20:123");
+        assert_eq!(
+            super::format_time("yyyy-MM-dd HH:mm:ss:SSS", 1_700_000_000_123),
+            "2023-11-14 22:13:20:123"
+        );
         assert_eq!(super::format_time("'at' HH:mm", 0), "at 00:00");
     }
 }

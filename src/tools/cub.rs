@@ -33,7 +33,11 @@ pub struct KafkaReadyArgs {
     )]
     pub bootstrap: Option<String>,
     /// ZooKeeper connect string: refused, gregor has no ZooKeeper.
-    #[arg(short = 'z', long = "zookeeper_connect", visible_alias = "zookeeper-connect")]
+    #[arg(
+        short = 'z',
+        long = "zookeeper_connect",
+        visible_alias = "zookeeper-connect"
+    )]
     pub zookeeper: Option<String>,
     /// Client properties file (`bootstrap.servers`, `security.protocol`).
     #[arg(short = 'c', long = "config")]
@@ -59,7 +63,9 @@ pub fn main(mut argv: Vec<OsString>) -> ExitCode {
         },
     );
     if argv.len() < 2 {
-        eprintln!("usage: {name} kafka-ready [-b HOST:PORT,...] [-c CONFIG] MIN_BROKERS TIMEOUT_SECS");
+        eprintln!(
+            "usage: {name} kafka-ready [-b HOST:PORT,...] [-c CONFIG] MIN_BROKERS TIMEOUT_SECS"
+        );
         return ExitCode::from(2);
     }
     argv.remove(0);
@@ -121,7 +127,9 @@ pub fn kafka_ready(args: &KafkaReadyArgs) -> Result<Vec<String>, String> {
     let deadline = Instant::now() + Duration::from_secs(args.timeout_secs);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let attempt = left.min(Duration::from_millis(ATTEMPT_TIMEOUT_MS)).max(Duration::from_millis(100));
+        let attempt = left
+            .min(Duration::from_millis(ATTEMPT_TIMEOUT_MS))
+            .max(Duration::from_millis(100));
         let found = Session::connect(&bootstrap, attempt).and_then(|mut s| {
             s.metadata(Some(&[])).map(|md| {
                 md.brokers

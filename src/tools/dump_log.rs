@@ -74,11 +74,19 @@ fn base_offset_of(path: &Path) -> Result<i64, String> {
     name.split('.')
         .next()
         .and_then(|d| d.parse().ok())
-        .ok_or_else(|| format!("{}: not a segment file name (<base offset>.log)", path.display()))
+        .ok_or_else(|| {
+            format!(
+                "{}: not a segment file name (<base offset>.log)",
+                path.display()
+            )
+        })
 }
 
 fn text(b: Option<&[u8]>) -> String {
-    b.map_or_else(|| "null".to_string(), |b| String::from_utf8_lossy(b).into_owned())
+    b.map_or_else(
+        || "null".to_string(),
+        |b| String::from_utf8_lossy(b).into_owned(),
+    )
 }
 
 fn codec_name(h: &crate::record::BatchHeader) -> String {
@@ -92,7 +100,12 @@ fn ts_name(t: TimestampType) -> &'static str {
     }
 }
 
-fn dump_log(path: &Path, args: &DumpArgs, print: bool, out: &mut Vec<String>) -> Result<(), String> {
+fn dump_log(
+    path: &Path,
+    args: &DumpArgs,
+    print: bool,
+    out: &mut Vec<String>,
+) -> Result<(), String> {
     out.push(format!("Log starting offset: {}", base_offset_of(path)?));
     let data = fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let limit = data.len().min(args.max_bytes);
@@ -108,7 +121,11 @@ fn dump_log(path: &Path, args: &DumpArgs, print: bool, out: &mut Vec<String>) ->
         }
         let batch = &data[pos..pos + total];
         let valid = crate::record::validate_stored_batches(batch).is_ok();
-        let last_seq = if h.base_sequence < 0 { -1 } else { h.base_sequence.wrapping_add(h.last_offset_delta) };
+        let last_seq = if h.base_sequence < 0 {
+            -1
+        } else {
+            h.base_sequence.wrapping_add(h.last_offset_delta)
+        };
         out.push(format!(
             "baseOffset: {} lastOffset: {} count: {} baseSequence: {} lastSequence: {} producerId: {} producerEpoch: {} partitionLeaderEpoch: {} isTransactional: {} isControl: {} deleteHorizonMs: OptionalLong.empty position: {pos} {}: {} size: {total} magic: {} compresscodec: {} crc: {} isvalid: {valid}",
             h.base_offset, h.last_offset(), h.records_count, h.base_sequence, last_seq, h.producer_id,
@@ -116,7 +133,8 @@ fn dump_log(path: &Path, args: &DumpArgs, print: bool, out: &mut Vec<String>) ->
             ts_name(h.timestamp_type()), h.max_timestamp, h.magic, codec_name(&h), h.crc
         ));
         if deep {
-            let (h, body) = batch_records(batch).map_err(|e| format!("offset {}: {e}", h.base_offset))?;
+            let (h, body) =
+                batch_records(batch).map_err(|e| format!("offset {}: {e}", h.base_offset))?;
             for r in RecordIter::new(&h, &body) {
                 let r = r.map_err(|e| format!("batch at {}: {e}", h.base_offset))?;
                 if let Some(l) = last.filter(|l| r.offset != l + 1) {
@@ -131,7 +149,12 @@ fn dump_log(path: &Path, args: &DumpArgs, print: bool, out: &mut Vec<String>) ->
                         .iter()
                         .map(|(k, _)| String::from_utf8_lossy(k).into_owned())
                         .collect();
-                    let seq = if h.base_sequence < 0 { -1 } else { h.base_sequence.wrapping_add((r.offset - h.base_offset) as i32) };
+                    let seq = if h.base_sequence < 0 {
+                        -1
+                    } else {
+                        h.base_sequence
+                            .wrapping_add((r.offset - h.base_offset) as i32)
+                    };
                     line.push_str(&format!(
                         "offset: {} {}: {} keySize: {} valueSize: {} sequence: {seq} headerKeys: [{}]",
                         r.offset, ts_name(h.timestamp_type()), r.timestamp,
@@ -139,7 +162,10 @@ fn dump_log(path: &Path, args: &DumpArgs, print: bool, out: &mut Vec<String>) ->
                         keys.join(",")
                     ));
                     if h.is_control() {
-                        let kind = r.key.filter(|k| k.len() >= 4).map(|k| i16::from_be_bytes([k[2], k[3]]));
+                        let kind = r
+                            .key
+                            .filter(|k| k.len() >= 4)
+                            .map(|k| i16::from_be_bytes([k[2], k[3]]));
                         line.push_str(&match kind {
                             Some(0) => " endTxnMarker: ABORT".to_string(),
                             Some(1) => " endTxnMarker: COMMIT".to_string(),
@@ -158,11 +184,18 @@ fn dump_log(path: &Path, args: &DumpArgs, print: bool, out: &mut Vec<String>) ->
         pos += total;
     }
     if pos < limit && limit == data.len() {
-        out.push(format!("Found {} invalid bytes at the end of {}", limit - pos,
-            path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned())));
+        out.push(format!(
+            "Found {} invalid bytes at the end of {}",
+            limit - pos,
+            path.file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+        ));
     }
     for (a, b) in gaps {
-        eprintln!("Non-consecutive offsets in {}\n  {a} is followed by {b}", path.display());
+        eprintln!(
+            "Non-consecutive offsets in {}\n  {a} is followed by {b}",
+            path.display()
+        );
     }
     Ok(())
 }
@@ -172,19 +205,32 @@ fn batch_at(log: &[u8], position: usize) -> Option<crate::record::BatchHeader> {
     log.get(position..).and_then(|b| parse_header(b).ok())
 }
 
-fn dump_index(path: &Path, args: &DumpArgs, time: bool, out: &mut Vec<String>) -> Result<(), String> {
+fn dump_index(
+    path: &Path,
+    args: &DumpArgs,
+    time: bool,
+    out: &mut Vec<String>,
+) -> Result<(), String> {
     let base = base_offset_of(path)?;
     let data = fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let log_path = path.with_file_name(format!("{:020}.log", base));
     let log = fs::read(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
-    let width = if time { TIME_ENTRY_BYTES } else { OFFSET_ENTRY_BYTES };
+    let width = if time {
+        TIME_ENTRY_BYTES
+    } else {
+        OFFSET_ENTRY_BYTES
+    };
     if data.is_empty() {
         out.push(format!("{} is empty.", path.display()));
         return Ok(());
     }
     if args.index_sanity_check {
         if data.len() % width != 0 {
-            return Err(format!("{}: size {} is not a multiple of the {width}-byte entry", path.display(), data.len()));
+            return Err(format!(
+                "{}: size {} is not a multiple of the {width}-byte entry",
+                path.display(),
+                data.len()
+            ));
         }
         out.push(format!("{} passed sanity check.", path.display()));
         return Ok(());
@@ -204,7 +250,8 @@ fn dump_index(path: &Path, args: &DumpArgs, time: bool, out: &mut Vec<String>) -
         if offset == base && i > 0 {
             break;
         }
-        let found = batch_at(&log, position).filter(|h| (h.total_bytes() as usize) <= args.max_message_size + LOG_OVERHEAD_BYTES);
+        let found = batch_at(&log, position)
+            .filter(|h| (h.total_bytes() as usize) <= args.max_message_size + LOG_OVERHEAD_BYTES);
         match found {
             Some(h) if h.base_offset == offset => {}
             Some(h) => mismatches.push((offset, h.base_offset)),
@@ -230,14 +277,23 @@ pub fn run(args: &DumpArgs) -> Result<Vec<String>, String> {
     for (on, what) in [
         (args.offsets_decoder, "--offsets-decoder"),
         (args.transaction_log_decoder, "--transaction-log-decoder"),
-        (args.remote_log_metadata_decoder, "--remote-log-metadata-decoder"),
-        (args.share_group_state_decoder, "--share-group-state-decoder"),
+        (
+            args.remote_log_metadata_decoder,
+            "--remote-log-metadata-decoder",
+        ),
+        (
+            args.share_group_state_decoder,
+            "--share-group-state-decoder",
+        ),
     ] {
         if on {
             eprintln!("{what}: gregor does not decode these records; keys and payloads are printed as text");
         }
     }
-    for (class, what) in [(&args.key_decoder_class, "--key-decoder-class"), (&args.value_decoder_class, "--value-decoder-class")] {
+    for (class, what) in [
+        (&args.key_decoder_class, "--key-decoder-class"),
+        (&args.value_decoder_class, "--value-decoder-class"),
+    ] {
         if let Some(c) = class {
             eprintln!("{what} {c}: a JVM class; gregor prints bytes as UTF-8 text");
         }

@@ -32,12 +32,20 @@ impl Fetcher {
     /// Sets the position of each partition in `partitions` without one to the
     /// log start or end (`from_latest`).
     pub fn reset(&mut self, partitions: &[i32]) -> Result<(), String> {
-        let parts: Vec<PartitionInfo> =
-            self.parts.iter().copied().filter(|p| partitions.contains(&p.partition)).collect();
+        let parts: Vec<PartitionInfo> = self
+            .parts
+            .iter()
+            .copied()
+            .filter(|p| partitions.contains(&p.partition))
+            .collect();
         if parts.is_empty() {
             return Ok(());
         }
-        let ts = if self.from_latest { LATEST_TIMESTAMP } else { EARLIEST_TIMESTAMP };
+        let ts = if self.from_latest {
+            LATEST_TIMESTAMP
+        } else {
+            EARLIEST_TIMESTAMP
+        };
         let topic = self.topic.clone();
         for (p, o) in self.session.list_offsets(&topic, &parts, ts, 0)? {
             self.positions.insert(p, o);
@@ -60,21 +68,28 @@ impl Fetcher {
                 .with_max_wait_ms(wait_ms)
                 .with_min_bytes(1)
                 .with_max_bytes(FETCH_MAX_BYTES)
-                .with_topics(vec![FetchTopic::default().with_topic(topic_name(&self.topic)).with_partitions(
-                    parts
-                        .iter()
-                        .map(|p| {
-                            FetchPartition::default()
-                                .with_partition(*p)
-                                .with_fetch_offset(self.positions[p])
-                                .with_partition_max_bytes(self.partition_bytes)
-                        })
-                        .collect(),
-                )]);
+                .with_topics(vec![FetchTopic::default()
+                    .with_topic(topic_name(&self.topic))
+                    .with_partitions(
+                        parts
+                            .iter()
+                            .map(|p| {
+                                FetchPartition::default()
+                                    .with_partition(*p)
+                                    .with_fetch_offset(self.positions[p])
+                                    .with_partition_max_bytes(self.partition_bytes)
+                            })
+                            .collect(),
+                    )]);
             let resp: FetchResponse =
-                self.session.node(leader)?.call_capped(ApiKey::Fetch, FETCH_MAX_VERSION, &req)?;
+                self.session
+                    .node(leader)?
+                    .call_capped(ApiKey::Fetch, FETCH_MAX_VERSION, &req)?;
             if resp.error_code != 0 {
-                return Err(format!("fetch failed: {}", error_text(resp.error_code, None)));
+                return Err(format!(
+                    "fetch failed: {}",
+                    error_text(resp.error_code, None)
+                ));
             }
             for t in &resp.responses {
                 for p in &t.partitions {

@@ -11,7 +11,13 @@ pub fn validate_regex(re: &str) -> String {
     match regex::Regex::new(re) {
         Ok(_) => format!("The regular expression `{re}` is valid."),
         Err(e) => {
-            let why = e.to_string().lines().last().unwrap_or_default().trim().to_string();
+            let why = e
+                .to_string()
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .trim()
+                .to_string();
             format!("The regular expression `{re}` is invalid: {why}.")
         }
     }
@@ -24,7 +30,8 @@ fn type_name(group_type: &str, protocol_type: &str) -> String {
         "" => "Unknown".into(),
         t => {
             let mut c = t.chars();
-            c.next().map_or_else(String::new, |f| f.to_uppercase().chain(c).collect())
+            c.next()
+                .map_or_else(String::new, |f| f.to_uppercase().chain(c).collect())
         }
     }
 }
@@ -32,7 +39,15 @@ fn type_name(group_type: &str, protocol_type: &str) -> String {
 /// `--list`, with Kafka's GROUP/TYPE/STATE table when `--type` or `--state` is given.
 pub fn list(session: &mut Session, args: &ConsumerGroupsArgs) -> Result<Vec<String>, String> {
     const TYPES: &[&str] = &["classic", "consumer"];
-    const STATES: &[&str] = &["preparingrebalance", "completingrebalance", "stable", "dead", "empty", "assigning", "reconciling"];
+    const STATES: &[&str] = &[
+        "preparingrebalance",
+        "completingrebalance",
+        "stable",
+        "dead",
+        "empty",
+        "assigning",
+        "reconciling",
+    ];
     let split = |v: &Option<String>| -> Vec<String> {
         v.as_deref()
             .unwrap_or_default()
@@ -43,7 +58,10 @@ pub fn list(session: &mut Session, args: &ConsumerGroupsArgs) -> Result<Vec<Stri
     };
     let (types, states) = (split(&args.group_type), split(&args.state));
     if let Some(t) = types.iter().find(|t| !TYPES.contains(&t.as_str())) {
-        return Err(format!("Invalid types list '{}'. Valid types are: Classic, Consumer (not {t})", args.group_type.as_deref().unwrap_or_default()));
+        return Err(format!(
+            "Invalid types list '{}'. Valid types are: Classic, Consumer (not {t})",
+            args.group_type.as_deref().unwrap_or_default()
+        ));
     }
     if let Some(s) = states.iter().find(|s| !STATES.contains(&s.as_str())) {
         return Err(format!("Invalid state list '{}'. Valid states are: PreparingRebalance, CompletingRebalance, Stable, Dead, Empty, Assigning, Reconciling (not {s})", args.state.as_deref().unwrap_or_default()));
@@ -68,7 +86,13 @@ pub fn list(session: &mut Session, args: &ConsumerGroupsArgs) -> Result<Vec<Stri
     if args.group_type.is_none() && args.state.is_none() {
         return Ok(rows.into_iter().map(|(g, _, _)| g).collect());
     }
-    let w = rows.iter().map(|(g, _, _)| g.len()).max().unwrap_or(0).max(15) + 10;
+    let w = rows
+        .iter()
+        .map(|(g, _, _)| g.len())
+        .max()
+        .unwrap_or(0)
+        .max(15)
+        + 10;
     let line = |g: &str, t: &str, s: &str| {
         let mut l = format!("{g:<w$}");
         if args.group_type.is_some() {
@@ -104,9 +128,15 @@ pub fn check_args(args: &ConsumerGroupsArgs) -> Result<(), String> {
         return Err("Missing required argument \"[bootstrap-server]\"".into());
     }
     let scoped = !args.groups.is_empty() || args.all_groups;
-    for (on, name) in [(args.describe, "describe"), (args.delete, "delete"), (args.reset_offsets, "reset-offsets")] {
+    for (on, name) in [
+        (args.describe, "describe"),
+        (args.delete, "delete"),
+        (args.reset_offsets, "reset-offsets"),
+    ] {
         if on && !scoped {
-            return Err(format!("Option [{name}] takes one of these options: [all-groups], [group]"));
+            return Err(format!(
+                "Option [{name}] takes one of these options: [all-groups], [group]"
+            ));
         }
     }
     if !args.groups.is_empty() && args.all_groups {
@@ -116,13 +146,28 @@ pub fn check_args(args: &ConsumerGroupsArgs) -> Result<(), String> {
         return Err("Option [delete-offsets] takes the following options: [topic], [group]".into());
     }
     if args.delete && !args.topics.is_empty() {
-        return Err("The consumer does not support topic-specific offset deletion from a consumer group.".into());
+        return Err(
+            "The consumer does not support topic-specific offset deletion from a consumer group."
+                .into(),
+        );
     }
-    if args.describe && [args.members, args.offsets, args.state.is_some()].iter().filter(|o| **o).count() > 1 {
-        return Err("Option [describe] takes at most one of these options: [members], [offsets], [state]".into());
+    if args.describe
+        && [args.members, args.offsets, args.state.is_some()]
+            .iter()
+            .filter(|o| **o)
+            .count()
+            > 1
+    {
+        return Err(
+            "Option [describe] takes at most one of these options: [members], [offsets], [state]"
+                .into(),
+        );
     }
     if args.group_type.is_some() && !args.list {
-        return Err(format!("Option \"[type]\" can't be used with option \"[{}]\"", action_name(args)));
+        return Err(format!(
+            "Option \"[type]\" can't be used with option \"[{}]\"",
+            action_name(args)
+        ));
     }
     if args.reset_offsets && args.dry_run && args.execute {
         return Err("Option [reset-offsets] only accepts one of [execute] and [dry-run]".into());
@@ -146,4 +191,3 @@ fn action_name(args: &ConsumerGroupsArgs) -> &'static str {
         "list"
     }
 }
-

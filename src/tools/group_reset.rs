@@ -27,7 +27,10 @@ pub type Plan = Vec<(String, i32, i64)>;
 /// Kafka's reset-offsets table (fixed widths, padded last column included).
 pub fn reset_table(group: &str, offsets: &[(String, i32, i64)]) -> Vec<String> {
     let fmt = |a: &str, b: &str, c: &str, d: &str| format!("{a:<30} {b:<30} {c:<10} {d:<15}");
-    let mut out = vec![String::new(), fmt("GROUP", "TOPIC", "PARTITION", "NEW-OFFSET")];
+    let mut out = vec![
+        String::new(),
+        fmt("GROUP", "TOPIC", "PARTITION", "NEW-OFFSET"),
+    ];
     for (t, p, o) in offsets {
         out.push(fmt(group, t, &p.to_string(), &o.to_string()));
     }
@@ -75,7 +78,9 @@ fn days_in_month(y: i64, m: i64) -> i64 {
 /// Parses `--to-datetime` as Kafka does: `YYYY-MM-DDTHH:mm:SS.sss`, then an
 /// optional zone `Z`, `±hh`, `±hhmm` or `±hh:mm` (none = UTC). Returns ms since the epoch.
 pub fn parse_datetime(s: &str) -> Result<i64, String> {
-    let bad = || format!("Error parsing timestamp {s:?}: expected YYYY-MM-DDTHH:mm:SS.sss with an optional zone (Z, +hh:mm, +hhmm, +hh)");
+    let bad = || {
+        format!("Error parsing timestamp {s:?}: expected YYYY-MM-DDTHH:mm:SS.sss with an optional zone (Z, +hh:mm, +hhmm, +hh)")
+    };
     let (date, time) = s.trim().split_once('T').ok_or_else(bad)?;
     let num = |t: &str, len: usize| -> Result<i64, String> {
         if t.len() == len && t.bytes().all(|b| b.is_ascii_digit()) {
@@ -85,19 +90,29 @@ pub fn parse_datetime(s: &str) -> Result<i64, String> {
         }
     };
     let d: Vec<&str> = date.split('-').collect();
-    let [y, mo, da] = d.as_slice() else { return Err(bad()) };
+    let [y, mo, da] = d.as_slice() else {
+        return Err(bad());
+    };
     let (y, mo, da) = (num(y, 4)?, num(mo, 2)?, num(da, 2)?);
     let zone_at = time.find(['Z', '+', '-']).unwrap_or(time.len());
     let (clock, zone) = time.split_at(zone_at);
     let (hms, millis) = clock.split_once('.').ok_or_else(bad)?;
     let t: Vec<&str> = hms.split(':').collect();
-    let [h, mi, se] = t.as_slice() else { return Err(bad()) };
+    let [h, mi, se] = t.as_slice() else {
+        return Err(bad());
+    };
     let (h, mi, se) = (num(h, 2)?, num(mi, 2)?, num(se, 2)?);
     if millis.is_empty() || millis.len() > 3 || !millis.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad());
     }
     let ms: i64 = millis.parse().map_err(|_| bad())?;
-    if !(1..=12).contains(&mo) || da < 1 || da > days_in_month(y, mo) || h > 23 || mi > 59 || se > 59 {
+    if !(1..=12).contains(&mo)
+        || da < 1
+        || da > days_in_month(y, mo)
+        || h > 23
+        || mi > 59
+        || se > 59
+    {
         return Err(bad());
     }
     let offset_min = match zone {
@@ -119,13 +134,19 @@ pub fn parse_datetime(s: &str) -> Result<i64, String> {
             sign * (zh * 60 + zm)
         }
     };
-    Ok(days_from_civil(y, mo, da) * MS_PER_DAY + ((h * 60 + mi - offset_min) * 60 + se) * 1000 + ms)
+    Ok(
+        days_from_civil(y, mo, da) * MS_PER_DAY
+            + ((h * 60 + mi - offset_min) * 60 + se) * 1000
+            + ms,
+    )
 }
 
 /// Parses `--by-duration` as Java's `Duration.parse`: `[-]PnDTnHnMn.nS`
 /// (case-insensitive, signed components). Returns the duration in ms.
 pub fn parse_duration(s: &str) -> Result<i64, String> {
-    let bad = || format!("Text cannot be parsed to a Duration: {s:?} (expected PnDTnHnMnS, e.g. PT1H or P1DT30M)");
+    let bad = || {
+        format!("Text cannot be parsed to a Duration: {s:?} (expected PnDTnHnMnS, e.g. PT1H or P1DT30M)")
+    };
     let up = s.trim().to_ascii_uppercase();
     let (neg, rest) = match up.strip_prefix('-') {
         Some(r) => (true, r),
@@ -175,21 +196,39 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
 /// `--group`, or `group,topic,partition,offset` lines (Kafka's two CSV layouts).
 pub fn parse_plan(text: &str, groups: &[String]) -> Result<BTreeMap<String, Plan>, String> {
     let mut out: BTreeMap<String, Plan> = BTreeMap::new();
-    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     let three = lines.first().is_some_and(|l| l.split(',').count() == 3);
     for (i, line) in lines.iter().enumerate() {
         let cells: Vec<&str> = line.split(',').map(str::trim).collect();
         let (group, rest) = match (three, groups) {
             (true, [g]) => (g.clone(), &cells[..]),
-            (true, _) => return Err("a topic,partition,offset reset file needs exactly one --group".into()),
+            (true, _) => {
+                return Err("a topic,partition,offset reset file needs exactly one --group".into())
+            }
             (false, _) if cells.len() == 4 => (cells[0].to_string(), &cells[1..]),
-            _ => return Err(format!("reset file line {}: expected [group,]topic,partition,offset, got {line:?}", i + 1)),
+            _ => {
+                return Err(format!(
+                    "reset file line {}: expected [group,]topic,partition,offset, got {line:?}",
+                    i + 1
+                ))
+            }
         };
         let [t, p, o] = rest else {
-            return Err(format!("reset file line {}: expected [group,]topic,partition,offset, got {line:?}", i + 1));
+            return Err(format!(
+                "reset file line {}: expected [group,]topic,partition,offset, got {line:?}",
+                i + 1
+            ));
         };
-        let p: i32 = p.parse().map_err(|_| format!("reset file line {}: bad partition {p:?}", i + 1))?;
-        let o: i64 = o.parse().map_err(|_| format!("reset file line {}: bad offset {o:?}", i + 1))?;
+        let p: i32 = p
+            .parse()
+            .map_err(|_| format!("reset file line {}: bad partition {p:?}", i + 1))?;
+        let o: i64 = o
+            .parse()
+            .map_err(|_| format!("reset file line {}: bad offset {o:?}", i + 1))?;
         out.entry(group).or_default().push((t.to_string(), p, o));
     }
     Ok(out)
@@ -200,18 +239,28 @@ pub fn export_csv(plans: &[(String, Plan)], single_group: bool) -> Vec<String> {
     let mut out = Vec::new();
     for (g, plan) in plans {
         for (t, p, o) in plan {
-            out.push(if single_group { format!("{t},{p},{o}") } else { format!("{g},{t},{p},{o}") });
+            out.push(if single_group {
+                format!("{t},{p},{o}")
+            } else {
+                format!("{g},{t},{p},{o}")
+            });
         }
     }
     out
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Offsets of every partition of `topic` at `timestamp`, by partition.
-fn topic_offsets(session: &mut Session, topic: &str, timestamp: i64) -> Result<BTreeMap<i32, i64>, String> {
+fn topic_offsets(
+    session: &mut Session,
+    topic: &str,
+    timestamp: i64,
+) -> Result<BTreeMap<i32, i64>, String> {
     let parts = session.partitions(topic, false)?;
     Ok(session
         .list_offsets(topic, &parts, timestamp, READ_UNCOMMITTED)?
@@ -335,7 +384,11 @@ pub fn execute(session: &mut Session, group: &str, plan: &Plan) -> Result<(), St
 
 /// `--delete-offsets --group G --topic T[:p,..]`: OffsetDelete, then Kafka's
 /// result table (TOPIC, PARTITION, STATUS).
-pub fn delete_offsets(session: &mut Session, group: &str, specs: &[String]) -> Result<Vec<String>, String> {
+pub fn delete_offsets(
+    session: &mut Session,
+    group: &str,
+    specs: &[String],
+) -> Result<Vec<String>, String> {
     let mut wanted: BTreeMap<String, BTreeSet<i32>> = BTreeMap::new();
     let mut missing_topics: Vec<(String, String)> = Vec::new();
     for spec in specs {
@@ -343,7 +396,10 @@ pub fn delete_offsets(session: &mut Session, group: &str, specs: &[String]) -> R
         match only {
             Some(ps) => wanted.entry(topic).or_default().extend(ps),
             None => match session.partitions(&topic, false) {
-                Ok(ps) => wanted.entry(topic).or_default().extend(ps.iter().map(|p| p.partition)),
+                Ok(ps) => wanted
+                    .entry(topic)
+                    .or_default()
+                    .extend(ps.iter().map(|p| p.partition)),
                 Err(e) => missing_topics.push((topic, e)),
             },
         }
@@ -361,11 +417,15 @@ pub fn delete_offsets(session: &mut Session, group: &str, specs: &[String]) -> R
             wanted
                 .iter()
                 .map(|(t, ps)| {
-                    OffsetDeleteRequestTopic::default().with_name(topic_name(t)).with_partitions(
-                        ps.iter()
-                            .map(|p| OffsetDeleteRequestPartition::default().with_partition_index(*p))
-                            .collect(),
-                    )
+                    OffsetDeleteRequestTopic::default()
+                        .with_name(topic_name(t))
+                        .with_partitions(
+                            ps.iter()
+                                .map(|p| {
+                                    OffsetDeleteRequestPartition::default().with_partition_index(*p)
+                                })
+                                .collect(),
+                        )
                 })
                 .collect(),
         );
@@ -397,7 +457,10 @@ pub fn delete_offsets(session: &mut Session, group: &str, specs: &[String]) -> R
         format!("Request succeeded for deleting offsets from group {group}.")
     }];
     out.push(String::new());
-    out.push(format!("{:<w$} {:<10} {:<15}", "TOPIC", "PARTITION", "STATUS"));
+    out.push(format!(
+        "{:<w$} {:<10} {:<15}",
+        "TOPIC", "PARTITION", "STATUS"
+    ));
     for (t, p, s) in rows {
         out.push(format!("{t:<w$} {p:<10} {s:<15}"));
     }
@@ -411,12 +474,30 @@ mod tests {
     #[test]
     fn datetimes_as_kafka_reads_them() {
         assert_eq!(parse_datetime("1970-01-01T00:00:00.000"), Ok(0));
-        assert_eq!(parse_datetime("2024-02-29T12:34:56.789Z"), Ok(1_709_210_096_789));
-        assert_eq!(parse_datetime("2024-02-29T14:34:56.789+02:00"), Ok(1_709_210_096_789));
-        assert_eq!(parse_datetime("2024-02-29T14:34:56.789+0200"), Ok(1_709_210_096_789));
-        assert_eq!(parse_datetime("2024-02-29T10:34:56.789-02"), Ok(1_709_210_096_789));
-        for bad in ["2024-02-30T00:00:00.000", "2024-01-01T00:00:00", "2024-01-01 00:00:00.000", "soon",
-                    "2024-01-01T00:00:00.000+1\u{e9}1", "2024-01-01T00:00:00.000Z1"] {
+        assert_eq!(
+            parse_datetime("2024-02-29T12:34:56.789Z"),
+            Ok(1_709_210_096_789)
+        );
+        assert_eq!(
+            parse_datetime("2024-02-29T14:34:56.789+02:00"),
+            Ok(1_709_210_096_789)
+        );
+        assert_eq!(
+            parse_datetime("2024-02-29T14:34:56.789+0200"),
+            Ok(1_709_210_096_789)
+        );
+        assert_eq!(
+            parse_datetime("2024-02-29T10:34:56.789-02"),
+            Ok(1_709_210_096_789)
+        );
+        for bad in [
+            "2024-02-30T00:00:00.000",
+            "2024-01-01T00:00:00",
+            "2024-01-01 00:00:00.000",
+            "soon",
+            "2024-01-01T00:00:00.000+1\u{e9}1",
+            "2024-01-01T00:00:00.000Z1",
+        ] {
             assert!(parse_datetime(bad).is_err(), "{bad}");
         }
     }
@@ -451,9 +532,15 @@ mod tests {
             t[1].trim_end(),
             "GROUP                          TOPIC                          PARTITION  NEW-OFFSET"
         );
-        assert_eq!(t[2], format!("{:<30} {:<30} {:<10} {:<15}", "g", "t", "0", "5"));
+        assert_eq!(
+            t[2],
+            format!("{:<30} {:<30} {:<10} {:<15}", "g", "t", "0", "5")
+        );
         assert_eq!(parse_topic_spec("t").unwrap(), ("t".into(), None));
-        assert_eq!(parse_topic_spec("t:0,2").unwrap(), ("t".into(), Some(vec![0, 2])));
+        assert_eq!(
+            parse_topic_spec("t:0,2").unwrap(),
+            ("t".into(), Some(vec![0, 2]))
+        );
         assert!(parse_topic_spec("t:x").is_err());
     }
 }

@@ -198,5 +198,4 @@ mod tests {
         );
         assert_eq!((r.key, r.value), (Some(b"k".to_vec()), Some(b"v".to_vec())));
     }
-
 }

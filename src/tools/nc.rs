@@ -100,13 +100,20 @@ pub fn run(args: &NcArgs) -> Result<(), String> {
     let stream = match connect(&args.host, low, timeout) {
         Ok(s) => s,
         Err(e) => {
-            return Err(format!("connect to {} port {low} (tcp) failed: {e}", args.host));
+            return Err(format!(
+                "connect to {} port {low} (tcp) failed: {e}",
+                args.host
+            ));
         }
     };
     if args.verbose {
         eprintln!("Connection to {} {low} port [tcp/*] succeeded!", args.host);
     }
-    relay(stream, args.wait_secs.map(Duration::from_secs), args.quit_secs)
+    relay(
+        stream,
+        args.wait_secs.map(Duration::from_secs),
+        args.quit_secs,
+    )
 }
 
 /// `PORT` or `LOW-HIGH`, each 1..=65535.

@@ -73,7 +73,6 @@ impl Partitioner {
     }
 }
 
-
 /// Opaque in debug output: it holds sockets, files or locks, not values
 /// worth printing.
 impl std::fmt::Debug for Partitioner {

@@ -51,7 +51,9 @@ impl Settings {
         };
         Ok(Settings {
             acks: p.get("acks").map_or(Ok(-1), parse_acks)?,
-            compression: p.get("compression.type").map_or(Ok(Compression::None), parse_codec)?,
+            compression: p
+                .get("compression.type")
+                .map_or(Ok(Compression::None), parse_codec)?,
             linger: Duration::from_millis(num("linger.ms", DEFAULT_LINGER_MS)?),
             batch_bytes: (num("batch.size", DEFAULT_BATCH_BYTES as u64)? as usize).max(1),
             max_in_flight: (num(
@@ -218,7 +220,10 @@ impl<T> Producer<T> {
                 let r = if p.error_code == 0 {
                     Ok(p.base_offset)
                 } else {
-                    Err(error_text(p.error_code, p.error_message.as_ref().map(|m| m.as_str())))
+                    Err(error_text(
+                        p.error_code,
+                        p.error_message.as_ref().map(|m| m.as_str()),
+                    ))
                 };
                 answers.insert(p.index, r);
             }
@@ -230,7 +235,11 @@ impl<T> Producer<T> {
                 .unwrap_or_else(|| Err("no answer for the partition".to_string()));
             for (i, tag) in tags.into_iter().enumerate() {
                 let result = answer.clone().map(|base| base + i as i64);
-                self.done.push(Outcome { tag, partition, result });
+                self.done.push(Outcome {
+                    tag,
+                    partition,
+                    result,
+                });
             }
         }
         Ok(())
@@ -279,13 +288,18 @@ impl<T> Producer<T> {
             let bytes = build_batch(&recs, params)
                 .map_err(|e| format!("cannot build a record batch: {e}"))?;
             let tags = batch.records.into_iter().map(|r| r.3).collect();
-            by_leader.entry(self.leaders[&p]).or_default().push((p, bytes, tags));
+            by_leader
+                .entry(self.leaders[&p])
+                .or_default()
+                .push((p, bytes, tags));
             if self.partitions[self.sticky] == p {
                 self.sticky = (self.sticky + 1) % self.partitions.len();
             }
         }
         for (leader, batches) in by_leader {
-            while self.in_flight.get(&leader).map_or(0, VecDeque::len) >= self.settings.max_in_flight {
+            while self.in_flight.get(&leader).map_or(0, VecDeque::len)
+                >= self.settings.max_in_flight
+            {
                 self.receive_one(leader)?;
             }
             let mut data = Vec::new();
@@ -310,7 +324,11 @@ impl<T> Producer<T> {
                 client.send_only(ApiKey::Produce, PRODUCE_MAX_VERSION, &req)?;
                 for (partition, ts) in tags {
                     for tag in ts {
-                        self.done.push(Outcome { tag, partition, result: Ok(-1) });
+                        self.done.push(Outcome {
+                            tag,
+                            partition,
+                            result: Ok(-1),
+                        });
                     }
                 }
                 continue;

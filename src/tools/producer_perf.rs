@@ -233,7 +233,8 @@ pub fn run(args: &PerfArgs) -> Result<Vec<String>, String> {
         .to_string();
     let payloads = match &args.payload_file {
         Some(f) => {
-            let abs = std::fs::canonicalize(f).map_or_else(|_| f.clone(), |p| p.display().to_string());
+            let abs =
+                std::fs::canonicalize(f).map_or_else(|_| f.clone(), |p| p.display().to_string());
             println!("Reading payloads from: {abs}");
             let list = read_payloads(f, &args.payload_delimiter)?;
             println!("Number of messages read: {}", list.len());
@@ -249,7 +250,9 @@ pub fn run(args: &PerfArgs) -> Result<Vec<String>, String> {
             args.transaction_duration_ms
                 .map(|_| format!("{DEFAULT_TRANSACTIONAL_ID_PREFIX}{}", uuid::Uuid::new_v4()))
         });
-    let txn_duration = args.transaction_duration_ms.unwrap_or(DEFAULT_TRANSACTION_DURATION_MS);
+    let txn_duration = args
+        .transaction_duration_ms
+        .unwrap_or(DEFAULT_TRANSACTION_DURATION_MS);
     let settings = Settings::from_props(&props)?;
     let mut session = Session::connect(&bootstrap, SOCKET_TIMEOUT)?;
     let txn = match &txn_id {
@@ -322,7 +325,10 @@ fn account(
 ) -> Result<(), String> {
     for o in producer.take_outcomes() {
         if let Err(e) = o.result {
-            return Err(format!("producing to {}-{} failed: {e}", producer.topic, o.partition));
+            return Err(format!(
+                "producing to {}-{} failed: {e}",
+                producer.topic, o.partition
+            ));
         }
         let (sent, size) = o.tag;
         let latency = sent.elapsed().as_millis().min(u128::from(u32::MAX)) as u32;

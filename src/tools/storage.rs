@@ -100,8 +100,7 @@ fn is_formatted(dir: &Path) -> bool {
 
 fn format(args: &FormatArgs) -> Result<Vec<String>, String> {
     let cluster_id = args.cluster_id.trim();
-    if cluster_id.is_empty() || cluster_id.len() > 256 || cluster_id.contains(char::is_whitespace)
-    {
+    if cluster_id.is_empty() || cluster_id.len() > 256 || cluster_id.contains(char::is_whitespace) {
         return Err(format!(
             "cluster id {:?} is not usable: give 1-256 characters without spaces (kafka-storage random-uuid makes one)",
             args.cluster_id
@@ -124,7 +123,9 @@ fn format(args: &FormatArgs) -> Result<Vec<String>, String> {
     let (dir, node_id) = broker_dir(&args.config)?;
     if is_formatted(&dir) {
         if args.ignore_formatted {
-            return Ok(vec!["All of the log directories are already formatted.".into()]);
+            return Ok(vec![
+                "All of the log directories are already formatted.".into()
+            ]);
         }
         return Err(format!(
             "Log directory {} is already formatted. Use --ignore-formatted to ignore this directory and format the others.",
@@ -143,14 +144,19 @@ fn format(args: &FormatArgs) -> Result<Vec<String>, String> {
 
 fn info(config: &Path) -> Result<Vec<String>, String> {
     let (dir, _) = broker_dir(config)?;
-    let mut out = vec!["Found log directory:".to_string(), format!("  {}", dir.display()), String::new()];
+    let mut out = vec![
+        "Found log directory:".to_string(),
+        format!("  {}", dir.display()),
+        String::new(),
+    ];
     match MetaProperties::read(&dir).map_err(|e| e.to_string())? {
         Some(m) => out.push(format!(
             "Found metadata: {{cluster.id={}, directory.id={}, node.id={}, version=1}}",
             m.cluster_id, m.directory_id, m.node_id
         )),
         None if dir.join("__cluster_metadata").exists() => out.push(
-            "Found a metadata log without meta.properties (the broker writes it at its next start)".into(),
+            "Found a metadata log without meta.properties (the broker writes it at its next start)"
+                .into(),
         ),
         None => {
             out.push("Found problem:".into());
@@ -182,9 +188,15 @@ mod tests {
             initial_controllers: None,
         };
         let out = format(&args(false)).unwrap();
-        assert!(out[0].starts_with("Formatting metadata directory"), "{out:?}");
+        assert!(
+            out[0].starts_with("Formatting metadata directory"),
+            "{out:?}"
+        );
         let meta = MetaProperties::read(&data).unwrap().unwrap();
-        assert_eq!((meta.cluster_id.as_str(), meta.node_id), ("MkU3OEVBNTcwNTJENDM2Qk", 3));
+        assert_eq!(
+            (meta.cluster_id.as_str(), meta.node_id),
+            ("MkU3OEVBNTcwNTJENDM2Qk", 3)
+        );
         let err = format(&args(false)).unwrap_err();
         assert!(err.contains("is already formatted"), "{err}");
         assert_eq!(

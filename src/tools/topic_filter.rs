@@ -7,7 +7,11 @@ use regex::Regex;
 
 /// Topics Kafka treats as internal (its `Topic.isInternal`): hidden by
 /// `--exclude-internal`.
-pub const INTERNAL_TOPICS: &[&str] = &["__consumer_offsets", "__transaction_state", "__share_group_state"];
+pub const INTERNAL_TOPICS: &[&str] = &[
+    "__consumer_offsets",
+    "__transaction_state",
+    "__share_group_state",
+];
 
 pub fn is_internal(name: &str) -> bool {
     INTERNAL_TOPICS.contains(&name)

@@ -98,7 +98,10 @@ impl TopicsArgs {
             ("partitions", self.partitions.is_some()),
             ("replication-factor", self.replication_factor.is_some()),
             ("replica-assignment", self.replica_assignment.is_some()),
-            ("under-replicated-partitions", self.under_replicated_partitions),
+            (
+                "under-replicated-partitions",
+                self.under_replicated_partitions,
+            ),
             ("under-min-isr-partitions", self.under_min_isr_partitions),
             ("at-min-isr-partitions", self.at_min_isr_partitions),
             ("unavailable-partitions", self.unavailable_partitions),
@@ -107,7 +110,11 @@ impl TopicsArgs {
             ("if-not-exists", self.if_not_exists),
             ("exclude-internal", self.exclude_internal),
         ];
-        flags.iter().filter(|(_, on)| *on).map(|(n, _)| *n).collect()
+        flags
+            .iter()
+            .filter(|(_, on)| *on)
+            .map(|(n, _)| *n)
+            .collect()
     }
 
     fn action(&self) -> &'static str {
@@ -126,7 +133,13 @@ impl TopicsArgs {
 
 /// Kafka's argument checks (TopicCommandOptions.checkArgs), with its messages.
 pub fn check_args(args: &TopicsArgs) -> Result<(), String> {
-    let actions = [args.list, args.describe, args.create, args.alter, args.delete];
+    let actions = [
+        args.list,
+        args.describe,
+        args.create,
+        args.alter,
+        args.delete,
+    ];
     if actions.iter().filter(|a| **a).count() != 1 {
         return Err(
             "Command must include exactly one action: --list, --describe, --create, --alter or --delete"
@@ -162,7 +175,9 @@ pub fn check_args(args: &TopicsArgs) -> Result<(), String> {
     };
     for flag in args.used() {
         if !allowed(flag).contains(&action) {
-            return Err(format!("Option \"[{flag}]\" can't be used with option \"[{action}]\""));
+            return Err(format!(
+                "Option \"[{flag}]\" can't be used with option \"[{action}]\""
+            ));
         }
     }
     if args.create && args.replica_assignment.is_some() {
@@ -178,7 +193,9 @@ pub fn check_args(args: &TopicsArgs) -> Result<(), String> {
         }
     }
     if args.topic_id.is_some() && !args.describe {
-        return Err(format!("Option \"[topic-id]\" can't be used with option \"[{action}]\""));
+        return Err(format!(
+            "Option \"[topic-id]\" can't be used with option \"[{action}]\""
+        ));
     }
     if let Some(n) = args.partition_size_limit_per_response {
         if n < 1 {
@@ -287,7 +304,10 @@ pub fn run(args: &TopicsArgs) -> Result<Vec<String>, String> {
 }
 
 fn create(session: &mut Session, args: &TopicsArgs, name: &str) -> Result<Vec<String>, String> {
-    if args.replication_factor.is_some_and(|rf| !(1..=i16::MAX as i32).contains(&rf)) {
+    if args
+        .replication_factor
+        .is_some_and(|rf| !(1..=i16::MAX as i32).contains(&rf))
+    {
         return Err(format!(
             "The replication factor must be between 1 and {} inclusive",
             i16::MAX
@@ -348,7 +368,11 @@ fn create(session: &mut Session, args: &TopicsArgs, name: &str) -> Result<Vec<St
     Ok(out)
 }
 
-fn alter(session: &mut Session, args: &TopicsArgs, names: &[String]) -> Result<Vec<String>, String> {
+fn alter(
+    session: &mut Session,
+    args: &TopicsArgs,
+    names: &[String],
+) -> Result<Vec<String>, String> {
     let count = args.partitions.unwrap_or_default();
     if !session.bootstrap.supports(ApiKey::CreatePartitions) {
         return Err(format!(
@@ -432,10 +456,17 @@ mod tests {
 
     #[test]
     fn replica_assignments_parse_like_kafka() {
-        assert_eq!(parse_replica_assignment("1:2,2:1").unwrap(), vec![vec![1, 2], vec![2, 1]]);
+        assert_eq!(
+            parse_replica_assignment("1:2,2:1").unwrap(),
+            vec![vec![1, 2], vec![2, 1]]
+        );
         assert_eq!(parse_replica_assignment("1").unwrap(), vec![vec![1]]);
-        assert!(parse_replica_assignment("1:1").unwrap_err().contains("duplicate entries: 1"));
-        assert!(parse_replica_assignment("1:2,3").unwrap_err().contains("different replication factor"));
+        assert!(parse_replica_assignment("1:1")
+            .unwrap_err()
+            .contains("duplicate entries: 1"));
+        assert!(parse_replica_assignment("1:2,3")
+            .unwrap_err()
+            .contains("different replication factor"));
         assert!(parse_replica_assignment("x").is_err());
     }
 }

@@ -33,7 +33,10 @@ fn name_of(t: &MetadataResponseTopic) -> String {
 }
 
 /// Every topic's metadata, sorted by name, internal ones left out when asked.
-fn all_topics(session: &mut Session, exclude_internal: bool) -> Result<Vec<MetadataResponseTopic>, String> {
+fn all_topics(
+    session: &mut Session,
+    exclude_internal: bool,
+) -> Result<Vec<MetadataResponseTopic>, String> {
     let md = session.metadata(None)?;
     let mut topics: Vec<MetadataResponseTopic> = md
         .topics
@@ -54,7 +57,11 @@ pub fn matching_topics(
     Ok(all_topics(session, exclude_internal)?
         .iter()
         .map(name_of)
-        .filter(|n| filter.as_ref().is_none_or(|f| f.allows(n, exclude_internal)))
+        .filter(|n| {
+            filter
+                .as_ref()
+                .is_none_or(|f| f.allows(n, exclude_internal))
+        })
         .collect())
 }
 
@@ -76,7 +83,14 @@ impl Filters {
     }
 
     /// Whether a partition with this leader, replica count and ISR size is shown.
-    fn shows(&self, leader: i32, live: &[i32], replicas: usize, isr: usize, min_isr: usize) -> bool {
+    fn shows(
+        &self,
+        leader: i32,
+        live: &[i32],
+        replicas: usize,
+        isr: usize,
+        min_isr: usize,
+    ) -> bool {
         let has_leader = leader >= 0 && live.contains(&leader);
         !self.any()
             || (self.under_replicated && isr < replicas)
@@ -88,7 +102,11 @@ impl Filters {
 
 pub fn describe(session: &mut Session, args: &TopicsArgs) -> Result<Vec<String>, String> {
     let mut topics = all_topics(session, args.exclude_internal)?;
-    if let Some(id) = args.topic_id.as_deref().filter(|id| *id != "AAAAAAAAAAAAAAAAAAAAAA") {
+    if let Some(id) = args
+        .topic_id
+        .as_deref()
+        .filter(|id| *id != "AAAAAAAAAAAAAAAAAAAAAA")
+    {
         topics.retain(|t| t.topic_id.to_string() == id || base64_id(&t.topic_id) == id);
         if topics.is_empty() && !args.if_exists {
             return Err(format!("TopicId '{id}' does not exist as expected"));
@@ -113,7 +131,10 @@ pub fn describe(session: &mut Session, args: &TopicsArgs) -> Result<Vec<String>,
     for t in &topics {
         let name = name_of(t);
         if t.error_code != 0 {
-            return Err(format!("Topic '{name}': {}", error_text(t.error_code, None)));
+            return Err(format!(
+                "Topic '{name}': {}",
+                error_text(t.error_code, None)
+            ));
         }
         let overrides = topic_settings(&mut session.bootstrap, &name)?;
         let min_isr = if has_configs && (filters.under_min_isr || filters.at_min_isr) {
@@ -143,7 +164,11 @@ pub fn describe(session: &mut Session, args: &TopicsArgs) -> Result<Vec<String>,
             if !filters.shows(p.leader_id.0, &live, replicas, isr, min_isr) {
                 continue;
             }
-            let leader = if p.leader_id.0 < 0 { "none".to_string() } else { p.leader_id.0.to_string() };
+            let leader = if p.leader_id.0 < 0 {
+                "none".to_string()
+            } else {
+                p.leader_id.0.to_string()
+            };
             out.push(format!(
                 "\tTopic: {name}\tPartition: {}\tLeader: {leader}\tReplicas: {}\tIsr: {}",
                 p.partition_index,
@@ -156,17 +181,22 @@ pub fn describe(session: &mut Session, args: &TopicsArgs) -> Result<Vec<String>,
 }
 
 fn ids(v: &[BrokerId]) -> String {
-    v.iter().map(|b| b.0.to_string()).collect::<Vec<_>>().join(",")
+    v.iter()
+        .map(|b| b.0.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// A topic id as Kafka prints it: URL-safe base64 of its 16 bytes, unpadded.
 pub fn base64_id(id: &uuid::Uuid) -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let bytes = id.as_bytes();
     let mut out = String::with_capacity(22);
     for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
         let chars = chunk.len() + 1;
         for i in 0..chars {
             out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
@@ -189,12 +219,29 @@ mod tests {
 
     #[test]
     fn partition_filters() {
-        let f = Filters { under_replicated: true, unavailable: false, under_min_isr: false, at_min_isr: false };
+        let f = Filters {
+            under_replicated: true,
+            unavailable: false,
+            under_min_isr: false,
+            at_min_isr: false,
+        };
         assert!(!f.shows(1, &[1], 1, 1, 1));
         assert!(f.shows(1, &[1, 2], 2, 1, 1));
-        let f = Filters { under_replicated: false, unavailable: true, under_min_isr: false, at_min_isr: false };
-        assert!(f.shows(-1, &[1], 1, 0, 1) && f.shows(3, &[1], 1, 1, 1) && !f.shows(1, &[1], 1, 1, 1));
-        let f = Filters { under_replicated: false, unavailable: false, under_min_isr: false, at_min_isr: true };
+        let f = Filters {
+            under_replicated: false,
+            unavailable: true,
+            under_min_isr: false,
+            at_min_isr: false,
+        };
+        assert!(
+            f.shows(-1, &[1], 1, 0, 1) && f.shows(3, &[1], 1, 1, 1) && !f.shows(1, &[1], 1, 1, 1)
+        );
+        let f = Filters {
+            under_replicated: false,
+            unavailable: false,
+            under_min_isr: false,
+            at_min_isr: true,
+        };
         assert!(f.shows(1, &[1], 1, 1, 1) && !f.shows(1, &[1], 3, 3, 2));
     }
 }

@@ -9,8 +9,8 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_protocol::messages::{
     AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, ApiKey, EndTxnRequest, EndTxnResponse,
-    FindCoordinatorRequest, FindCoordinatorResponse, InitProducerIdRequest,
-    InitProducerIdResponse, ProducerId, TransactionalId,
+    FindCoordinatorRequest, FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse,
+    ProducerId, TransactionalId,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -81,7 +81,9 @@ impl Txn {
                 req.key = key.clone();
             }
             let r: FindCoordinatorResponse =
-                session.bootstrap.call_at(ApiKey::FindCoordinator, version, &req)?;
+                session
+                    .bootstrap
+                    .call_at(ApiKey::FindCoordinator, version, &req)?;
             Ok(match r.coordinators.first() {
                 Some(c) if version >= 4 => (c.error_code, c.node_id.0),
                 _ => (r.error_code, r.node_id.0),
@@ -94,8 +96,9 @@ impl Txn {
                 .with_transaction_timeout_ms(TRANSACTION_TIMEOUT_MS)
                 .with_producer_id(ProducerId(-1))
                 .with_producer_epoch(-1);
-            let r: InitProducerIdResponse =
-                session.node(coordinator)?.call(ApiKey::InitProducerId, &req)?;
+            let r: InitProducerIdResponse = session
+                .node(coordinator)?
+                .call(ApiKey::InitProducerId, &req)?;
             Ok((r.error_code, (r.producer_id.0, r.producer_epoch)))
         })?;
         Ok(Txn {
@@ -135,7 +138,12 @@ impl Txn {
         if new.is_empty() {
             return Ok(());
         }
-        let (tid, pid, epoch, node) = (self.id(), self.producer_id, self.producer_epoch, self.coordinator);
+        let (tid, pid, epoch, node) = (
+            self.id(),
+            self.producer_id,
+            self.producer_epoch,
+            self.coordinator,
+        );
         with_retries("AddPartitionsToTxn", || {
             let req = AddPartitionsToTxnRequest::default()
                 .with_v3_and_below_transactional_id(tid.clone())

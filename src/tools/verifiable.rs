@@ -91,25 +91,47 @@ pub fn run_producer(args: &VerifiableProducerArgs) -> Result<(), String> {
             match o.result {
                 Ok(offset) => {
                     *acked += 1;
-                    emit("producer_send_success", &[
-                        ("key", json!(k)), ("value", json!(v)), ("topic", json!(p.topic)),
-                        ("partition", json!(o.partition)), ("offset", json!(offset)),
-                    ]);
+                    emit(
+                        "producer_send_success",
+                        &[
+                            ("key", json!(k)),
+                            ("value", json!(v)),
+                            ("topic", json!(p.topic)),
+                            ("partition", json!(o.partition)),
+                            ("offset", json!(offset)),
+                        ],
+                    );
                 }
-                Err(e) => emit("producer_send_error", &[
-                    ("exception", json!("class org.apache.kafka.common.KafkaException")),
-                    ("message", json!(e)), ("topic", json!(p.topic)), ("key", json!(k)), ("value", json!(v)),
-                ]),
+                Err(e) => emit(
+                    "producer_send_error",
+                    &[
+                        (
+                            "exception",
+                            json!("class org.apache.kafka.common.KafkaException"),
+                        ),
+                        ("message", json!(e)),
+                        ("topic", json!(p.topic)),
+                        ("key", json!(k)),
+                        ("value", json!(v)),
+                    ],
+                ),
             }
         }
     };
     while args.max_messages < 0 || sent < args.max_messages {
-        let key = args.repeating_keys.filter(|n| *n > 0).map(|n| (sent % n).to_string());
+        let key = args
+            .repeating_keys
+            .filter(|n| *n > 0)
+            .map(|n| (sent % n).to_string());
         let value = match args.value_prefix {
             Some(pre) => format!("{pre}.{sent}"),
             None => sent.to_string(),
         };
-        p.add(key.clone().map(String::into_bytes), value.clone().into_bytes(), (key, value))?;
+        p.add(
+            key.clone().map(String::into_bytes),
+            value.clone().into_bytes(),
+            (key, value),
+        )?;
         sent += 1;
         p.poll(Duration::ZERO)?;
         report(&mut p, &mut acked);
@@ -125,10 +147,15 @@ pub fn run_producer(args: &VerifiableProducerArgs) -> Result<(), String> {
     report(&mut p, &mut acked);
     emit("shutdown_complete", &[]);
     let secs = start.elapsed().as_secs_f64().max(0.001);
-    emit("tool_data", &[
-        ("sent", json!(sent)), ("acked", json!(acked)),
-        ("target_throughput", json!(args.throughput)), ("avg_throughput", json!(sent as f64 / secs)),
-    ]);
+    emit(
+        "tool_data",
+        &[
+            ("sent", json!(sent)),
+            ("acked", json!(acked)),
+            ("target_throughput", json!(args.throughput)),
+            ("avg_throughput", json!(sent as f64 / secs)),
+        ],
+    );
     Ok(())
 }
 
@@ -178,7 +205,10 @@ pub struct VerifiableConsumerArgs {
 pub fn run_consumer(args: &VerifiableConsumerArgs) -> Result<(), String> {
     let _ = Props::default().with_file(args.consumer_config.as_deref())?;
     for (on, what) in [
-        (args.group_remote_assignor.is_some(), "--group-remote-assignor"),
+        (
+            args.group_remote_assignor.is_some(),
+            "--group-remote-assignor",
+        ),
         (args.group_instance_id.is_some(), "--group-instance-id"),
         (args.assignment_strategy.is_some(), "--assignment-strategy"),
     ] {
@@ -187,19 +217,30 @@ pub fn run_consumer(args: &VerifiableConsumerArgs) -> Result<(), String> {
         }
     }
     if !["classic", "consumer"].contains(&args.group_protocol.to_ascii_lowercase().as_str()) {
-        return Err(format!("--group-protocol must be classic or consumer, got {:?}", args.group_protocol));
+        return Err(format!(
+            "--group-protocol must be classic or consumer, got {:?}",
+            args.group_protocol
+        ));
     }
     let from_latest = match args.reset_policy.as_str() {
         "earliest" => false,
         "latest" => true,
         "none" => false,
-        other => return Err(format!("--reset-policy must be earliest, latest or none, got {other:?}")),
+        other => {
+            return Err(format!(
+                "--reset-policy must be earliest, latest or none, got {other:?}"
+            ))
+        }
     };
     let mut session = Session::connect(&args.bootstrap_server, SOCKET_TIMEOUT)?;
     let parts = session.partitions(&args.topic, false)?;
     let ids: Vec<i32> = parts.iter().map(|p| p.partition).collect();
     let group = args.group_id.clone();
-    let committed = groups::committed(session.coordinator(&group)?, &group, Some((&args.topic, &ids)))?;
+    let committed = groups::committed(
+        session.coordinator(&group)?,
+        &group,
+        Some((&args.topic, &ids)),
+    )?;
     let mut f = Fetcher {
         session,
         topic: args.topic.clone(),
@@ -208,13 +249,22 @@ pub fn run_consumer(args: &VerifiableConsumerArgs) -> Result<(), String> {
         partition_bytes: 1 << 20,
         from_latest,
     };
-    let missing: Vec<i32> = ids.iter().copied().filter(|p| !f.positions.contains_key(p)).collect();
+    let missing: Vec<i32> = ids
+        .iter()
+        .copied()
+        .filter(|p| !f.positions.contains_key(p))
+        .collect();
     if args.reset_policy == "none" && !missing.is_empty() {
-        return Err(format!("no committed offset for partitions {missing:?} and --reset-policy none"));
+        return Err(format!(
+            "no committed offset for partitions {missing:?} and --reset-policy none"
+        ));
     }
     f.reset(&missing)?;
     emit("startup_complete", &[]);
-    let tps: Vec<Value> = ids.iter().map(|p| json!({"topic": args.topic, "partition": p})).collect();
+    let tps: Vec<Value> = ids
+        .iter()
+        .map(|p| json!({"topic": args.topic, "partition": p}))
+        .collect();
     emit("partitions_assigned", &[("partitions", json!(tps))]);
     let mut consumed = 0i64;
     while args.max_messages < 0 || consumed < args.max_messages {
@@ -228,33 +278,68 @@ pub fn run_consumer(args: &VerifiableConsumerArgs) -> Result<(), String> {
         consumed += recs.len() as i64;
         let mut by_part: BTreeMap<i32, (i64, i64, i64)> = BTreeMap::new();
         for r in &recs {
-            let e = by_part.entry(r.partition).or_insert((0, r.offset, r.offset));
+            let e = by_part
+                .entry(r.partition)
+                .or_insert((0, r.offset, r.offset));
             *e = (e.0 + 1, e.1.min(r.offset), e.2.max(r.offset));
             if args.verbose {
-                emit("record_data", &[
-                    ("key", json!(r.key.as_ref().map(|k| String::from_utf8_lossy(k).into_owned()))),
-                    ("value", json!(r.value.as_ref().map(|v| String::from_utf8_lossy(v).into_owned()))),
-                    ("topic", json!(args.topic)), ("partition", json!(r.partition)), ("offset", json!(r.offset)),
-                ]);
+                emit(
+                    "record_data",
+                    &[
+                        (
+                            "key",
+                            json!(r
+                                .key
+                                .as_ref()
+                                .map(|k| String::from_utf8_lossy(k).into_owned())),
+                        ),
+                        (
+                            "value",
+                            json!(r
+                                .value
+                                .as_ref()
+                                .map(|v| String::from_utf8_lossy(v).into_owned())),
+                        ),
+                        ("topic", json!(args.topic)),
+                        ("partition", json!(r.partition)),
+                        ("offset", json!(r.offset)),
+                    ],
+                );
             }
         }
         let summary: Vec<Value> = by_part
             .iter()
             .map(|(p, (n, lo, hi))| json!({"topic": args.topic, "partition": p, "count": n, "minOffset": lo, "maxOffset": hi}))
             .collect();
-        emit("records_consumed", &[("count", json!(recs.len())), ("partitions", json!(summary))]);
+        emit(
+            "records_consumed",
+            &[("count", json!(recs.len())), ("partitions", json!(summary))],
+        );
         // Commit exactly what was handed out (the positions may run past a truncated round).
         let offsets: Vec<(i32, i64)> = by_part.iter().map(|(p, (_, _, hi))| (*p, hi + 1)).collect();
         let topic = f.topic.clone();
-        let result = f.session.coordinator(&group).and_then(|c| groups::commit(c, &group, &topic, &offsets));
+        let result = f
+            .session
+            .coordinator(&group)
+            .and_then(|c| groups::commit(c, &group, &topic, &offsets));
         if !args.enable_autocommit || result.is_err() {
             let list: Vec<Value> = offsets
                 .iter()
                 .map(|(p, o)| json!({"topic": topic, "partition": p, "offset": o}))
                 .collect();
             match result {
-                Ok(()) => emit("offsets_committed", &[("offsets", json!(list)), ("success", json!(true))]),
-                Err(e) => emit("offsets_committed", &[("offsets", json!(list)), ("error", json!(e)), ("success", json!(false))]),
+                Ok(()) => emit(
+                    "offsets_committed",
+                    &[("offsets", json!(list)), ("success", json!(true))],
+                ),
+                Err(e) => emit(
+                    "offsets_committed",
+                    &[
+                        ("offsets", json!(list)),
+                        ("error", json!(e)),
+                        ("success", json!(false)),
+                    ],
+                ),
             }
         }
     }

@@ -11,7 +11,7 @@ use kafka_protocol::messages::{ApiKey, DescribeConfigsRequest, DescribeConfigsRe
 use kafka_protocol::protocol::StrBytes;
 
 use super::{
-    check_broker_name, group_configs, find_topic, unsupported_type, ResourceError, RESOURCE_BROKER,
+    check_broker_name, find_topic, group_configs, unsupported_type, ResourceError, RESOURCE_BROKER,
     RESOURCE_BROKER_LOGGER, RESOURCE_TOPIC,
 };
 use crate::broker::Broker;

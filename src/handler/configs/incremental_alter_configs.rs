@@ -12,8 +12,8 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::{
-    alter_lock, group_configs, duplicate_resource_error, duplicate_resources, find_topic, refuse_non_topic_alter,
-    replace_topic_configs, ResourceError, RESOURCE_TOPIC,
+    alter_lock, duplicate_resource_error, duplicate_resources, find_topic, group_configs,
+    refuse_non_topic_alter, replace_topic_configs, ResourceError, RESOURCE_TOPIC,
 };
 use crate::broker::Broker;
 use crate::config_describe::describe_topic;

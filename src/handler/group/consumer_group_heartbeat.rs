@@ -12,8 +12,8 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::{client_host, preflight};
-use crate::group::dynamic_config::consumer_timeouts;
 use crate::group::consumer::{HeartbeatRequest, HeartbeatResult, TopicsView, JOIN_EPOCH};
+use crate::group::dynamic_config::consumer_timeouts;
 use crate::handler::{ApiSpec, Outcome, RequestContext};
 
 pub const SPEC: ApiSpec = ApiSpec::new(ApiKey::ConsumerGroupHeartbeat, 0, 1);
@@ -133,7 +133,8 @@ async fn heartbeat(
     let Some(group) = ctx.broker.groups.consumer_group(group_id, create) else {
         return fail(ResponseError::UnknownMemberId.code(), "unknown member");
     };
-    let (session, interval) = consumer_timeouts(&ctx.broker.config, image.group_configs.get(group_id));
+    let (session, interval) =
+        consumer_timeouts(&ctx.broker.config, image.group_configs.get(group_id));
     let mut g = group.lock().unwrap_or_else(|p| p.into_inner());
     g.set_timeouts(session, interval);
     let result = g.heartbeat(req, &view, Instant::now());

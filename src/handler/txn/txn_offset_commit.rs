@@ -9,11 +9,11 @@
 //! none is open), as Kafka does for v5 whatever its finalized
 //! `transaction.version`; v0-v4 still need AddOffsetsToTxn first.
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
 };
 use kafka_protocol::messages::{ApiKey, TxnOffsetCommitRequest, TxnOffsetCommitResponse};
-use kafka_protocol::error::ResponseError;
 
 use crate::group::{store, CommittedOffset, OFFSETS_TOPIC};
 use crate::handler::group::{metadata_too_large, partition_known, unknown_partition};
