@@ -114,16 +114,7 @@ async fn replace(
 ) -> Result<(), ResourceError> {
     dynamic_config::validate(&broker.config, next)
         .map_err(|m| ResourceError::new(ResponseError::InvalidConfig, m))?;
-    let set: BTreeMap<String, String> = next
-        .iter()
-        .filter(|(k, v)| current.get(*k) != Some(*v))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let delete: Vec<String> = current
-        .keys()
-        .filter(|k| !next.contains_key(*k))
-        .cloned()
-        .collect();
+    let (set, delete) = super::config_diff(current, next);
     if validate_only || (set.is_empty() && delete.is_empty()) {
         return Ok(());
     }

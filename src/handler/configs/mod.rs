@@ -168,16 +168,7 @@ pub async fn replace_topic_configs(
 ) -> Result<(), ResourceError> {
     crate::topic_config::validate_all(next)
         .map_err(|m| ResourceError::new(ResponseError::InvalidConfig, m))?;
-    let set: BTreeMap<String, String> = next
-        .iter()
-        .filter(|(k, v)| current.get(*k) != Some(*v))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let delete: Vec<String> = current
-        .keys()
-        .filter(|k| !next.contains_key(*k))
-        .cloned()
-        .collect();
+    let (set, delete) = config_diff(current, next);
     if validate_only || (set.is_empty() && delete.is_empty()) {
         return Ok(());
     }
@@ -196,4 +187,24 @@ pub async fn replace_topic_configs(
         CommandResult::Rejected(r) => Err(ResourceError::new(rejection_code(&r), r.to_string())),
         _ => Ok(()),
     }
+}
+
+/// What turns the stored settings `current` into `next`: the keys to set
+/// (new or changed values) and the keys to delete. Shared by the topic and
+/// group config paths.
+pub(crate) fn config_diff(
+    current: &BTreeMap<String, String>,
+    next: &BTreeMap<String, String>,
+) -> (BTreeMap<String, String>, Vec<String>) {
+    let set: BTreeMap<String, String> = next
+        .iter()
+        .filter(|(k, v)| current.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let delete: Vec<String> = current
+        .keys()
+        .filter(|k| !next.contains_key(*k))
+        .cloned()
+        .collect();
+    (set, delete)
 }
